@@ -1,0 +1,1 @@
+"""Inference core: numpy and OpenCV only. Never imports torch or rclpy."""

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build the project-local environment (.venv) on a machine with no ROS distribution:
+# ROS 2 from PyPI wheels, vision_msgs generated from interfaces/, the ML stack, dev tools,
+# and this package (editable). Idempotent: each step is skipped while its inputs are unchanged.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+cd "$ROOT"
+
+step() { echo "setup: $*"; }
+
+if ! command -v cmake >/dev/null; then
+  step "installing cmake (needed once, to generate vision_msgs)"
+  if [[ $(id -u) == 0 ]]; then apt-get update -qq && apt-get install -y -qq cmake >/dev/null
+  else echo "setup: cmake is missing; install it (sudo apt-get install cmake) and rerun" >&2; exit 1; fi
+fi
+
+if [[ ! -x $VENV/bin/python ]]; then
+  step "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+req_hash=$(cat requirements/*.txt setup.py setup.cfg | sha256sum | cut -d' ' -f1)
+if [[ ! -f $VENV/.requirements.stamp || $(cat "$VENV/.requirements.stamp") != "$req_hash" ]]; then
+  step "installing pinned requirements (a few minutes when cold)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip==24.3.1
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    -r requirements/ros-pypi.txt -r requirements/runtime.txt \
+    -r requirements/training.txt -r requirements/dev.txt
+  # Its declared dependency is the real TensorRT wheel, which cannot install without NVIDIA's
+  # own index; the stubs alone are what mypy needs.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps tensorrt-stubs==10.13.0.35.1
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+  echo "$req_hash" > "$VENV/.requirements.stamp"
+else
+  step "requirements up to date"
+fi
+
+"$ROOT/scripts/build_vision_msgs.sh" "$VENV"
+step "done ($VENV)"
