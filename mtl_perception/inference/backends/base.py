@@ -1,0 +1,46 @@
+"""The one small interface every inference backend implements."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+from mtl_perception.inference.model_spec import ModelSpec
+
+
+class BackendError(RuntimeError):
+    """A backend could not be created or could not run (message says what to fix)."""
+
+
+@dataclass
+class RawOutputs:
+    """What one forward pass of an exported model returns, batch dimension removed.
+
+    boxes: float32 [A, 4] xyxy in network-input pixels; scores: float32 [A, C];
+    drivable, lane: uint8 [H, W] class ids in network-input space (still letterboxed).
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    drivable: np.ndarray
+    lane: np.ndarray
+
+
+class Backend(abc.ABC):
+    """Loads a model file once, then runs letterboxed uint8 RGB frames through it."""
+
+    name: str = "abstract"
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> ModelSpec:
+        """The model's self-description (from ONNX metadata or an engine's sidecar)."""
+
+    @abc.abstractmethod
+    def run(self, image: np.ndarray) -> RawOutputs:
+        """Run one uint8 [H, W, 3] RGB frame already letterboxed to the spec's input size."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release device memory and sessions; safe to call twice."""
