@@ -9,6 +9,9 @@ PYTHON=${PYTHON:-python3}
 cd "$ROOT"
 
 step() { echo "setup: $*"; }
+# This machine's pip config names local mirrors that may not exist; pip warns once per
+# package about each. Keep real errors, drop that noise.
+pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2); }
 
 if ! command -v cmake >/dev/null; then
   step "installing cmake (needed once, to generate vision_msgs)"
@@ -24,14 +27,14 @@ fi
 req_hash=$(cat requirements/*.txt setup.py setup.cfg | sha256sum | cut -d' ' -f1)
 if [[ ! -f $VENV/.requirements.stamp || $(cat "$VENV/.requirements.stamp") != "$req_hash" ]]; then
   step "installing pinned requirements (a few minutes when cold)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip==24.3.1
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+  pip_quiet install -q --disable-pip-version-check --upgrade pip==24.3.1
+  pip_quiet install -q --disable-pip-version-check \
     -r requirements/ros-pypi.txt -r requirements/runtime.txt \
     -r requirements/training.txt -r requirements/dev.txt
   # Its declared dependency is the real TensorRT wheel, which cannot install without NVIDIA's
   # own index; the stubs alone are what mypy needs.
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps tensorrt-stubs==10.13.0.35.1
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+  pip_quiet install -q --disable-pip-version-check --no-deps tensorrt-stubs==10.13.0.35.1
+  pip_quiet install -q --disable-pip-version-check --no-deps -e .
   echo "$req_hash" > "$VENV/.requirements.stamp"
 else
   step "requirements up to date"
