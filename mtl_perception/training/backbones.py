@@ -1,0 +1,91 @@
+"""torchvision backbones as multi-scale feature extractors (strides 4, 8, 16, 32).
+
+ImageNet weights are used only when torchvision already has them in the torch hub cache
+(or when downloads are explicitly allowed), so an offline machine never waits on a network
+timeout: it logs one line and starts from random initialization.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+
+LOG = logging.getLogger(__name__)
+# Set MTL_DOWNLOAD_WEIGHTS=1 to let torchvision fetch missing ImageNet weights.
+DOWNLOAD_ENV = "MTL_DOWNLOAD_WEIGHTS"
+
+
+def _cached_weights(weights: Any) -> Any | None:
+    """Return ``weights`` if its file is in the hub cache (or downloads are allowed)."""
+    filename = Path(weights.url).name
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if cache.is_file():
+        return weights
+    if os.environ.get(DOWNLOAD_ENV, "") == "1":
+        return weights
+    LOG.warning(
+        "ImageNet weights %s not cached at %s; starting from random initialization "
+        "(set %s=1 to download them)",
+        weights,
+        cache,
+        DOWNLOAD_ENV,
+    )
+    return None
+
+
+class MobileNetV2Features(nn.Module):
+    """MobileNetV2 ``features`` split at strides 4/8/16/32 (the final 1x1 1280 conv dropped)."""
+
+    def __init__(self, pretrained: bool) -> None:
+        super().__init__()
+        w = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
+        weights = _cached_weights(w) if pretrained else None
+        feats = torchvision.models.mobilenet_v2(weights=weights).features
+        self.stages = nn.ModuleList([feats[0:4], feats[4:7], feats[7:14], feats[14:18]])
+        self.out_channels = [24, 32, 96, 320]
+        self.pretrained = weights is not None
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+
+class ResNet50Features(nn.Module):
+    """ResNet50 stem + layer1..layer4 (strides 4/8/16/32), classifier dropped."""
+
+    def __init__(self, pretrained: bool) -> None:
+        super().__init__()
+        w = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+        weights = _cached_weights(w) if pretrained else None
+        net = torchvision.models.resnet50(weights=weights)
+        stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+        self.stages = nn.ModuleList(
+            [nn.Sequential(stem, net.layer1), net.layer2, net.layer3, net.layer4]
+        )
+        self.out_channels = [256, 512, 1024, 2048]
+        self.pretrained = weights is not None
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+
+def build_backbone(name: str, pretrained: bool = True) -> MobileNetV2Features | ResNet50Features:
+    """Build a backbone returning [C2 (s4), C3 (s8), C4 (s16), C5 (s32)] features."""
+    if name == "mobilenetv2":
+        return MobileNetV2Features(pretrained)
+    if name == "resnet50":
+        return ResNet50Features(pretrained)
+    raise ValueError(f"unknown backbone {name!r}")
