@@ -73,10 +73,11 @@ class Letterbox:
     def boxes_to_source(self, boxes: np.ndarray) -> np.ndarray:
         """Network-input xyxy boxes -> original-image pixels, clipped to the image."""
         result = np.empty_like(boxes, dtype=np.float32)
-        result[..., [0, 2]] = (boxes[..., [0, 2]] - self.offset_x) / self.scale
-        result[..., [1, 3]] = (boxes[..., [1, 3]] - self.offset_y) / self.scale
-        np.clip(result[..., [0, 2]], 0, self.source_width, out=result[..., [0, 2]])
-        np.clip(result[..., [1, 3]], 0, self.source_height, out=result[..., [1, 3]])
+        result[..., 0::2] = (boxes[..., 0::2] - self.offset_x) / self.scale
+        result[..., 1::2] = (boxes[..., 1::2] - self.offset_y) / self.scale
+        # Basic slices are views, so clip really writes back (a fancy index would be a copy).
+        np.clip(result[..., 0::2], 0, self.source_width, out=result[..., 0::2])
+        np.clip(result[..., 1::2], 0, self.source_height, out=result[..., 1::2])
         return result
 
     def boxes_to_network(self, boxes: np.ndarray) -> np.ndarray:

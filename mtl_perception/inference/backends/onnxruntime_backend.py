@@ -1,0 +1,131 @@
+"""ONNX Runtime backend: TensorRT, CUDA or CPU execution provider, whichever is allowed and present.
+
+The model's ModelSpec is read from the session's custom metadata, so no ``onnx`` import is
+needed at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mtl_perception.inference.backends.base import Backend, BackendError, RawOutputs
+from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec, ModelSpecError
+
+# Preference order; the first allowed and available one is used (ORT falls back in order).
+PREFERRED_PROVIDERS = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+SHORT_NAMES = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
+               "cpu": "CPUExecutionProvider"}
+
+
+def choose_providers(allowed: Sequence[str] | None, available: Sequence[str]) -> list[str]:
+    """Allowed providers (short or full names) that are available, in preference order."""
+    wanted = PREFERRED_PROVIDERS if not allowed else tuple(SHORT_NAMES.get(a.lower(), a)
+                                                           for a in allowed)
+    chosen = [p for p in PREFERRED_PROVIDERS if p in wanted and p in available]
+    if not chosen:
+        raise BackendError(
+            f"none of the allowed ONNX Runtime providers {list(wanted)} is available "
+            f"(available: {list(available)})"
+        )
+    return chosen
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs an exported model with onnxruntime; validates its I/O against the ModelSpec."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        providers: Sequence[str] | None = None,
+        intra_op_threads: int = 0,
+        logger: Any = None,
+    ) -> None:
+        log = logger or logging.getLogger(__name__)
+        path = os.fspath(model_path)
+        if not path:
+            raise BackendError("no model file given (set model_path)")
+        if not os.path.isfile(path):
+            raise BackendError(f"model file not found: {path}")
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendError("onnxruntime is not installed (pip install onnxruntime)") from exc
+        chosen = choose_providers(providers, ort.get_available_providers())
+        options = ort.SessionOptions()
+        if intra_op_threads > 0:
+            options.intra_op_num_threads = intra_op_threads
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(path, sess_options=options, providers=chosen)
+        except Exception as exc:  # ORT raises several private exception types
+            raise BackendError(f"cannot load {path} as an ONNX model: {_one_line(exc)}") from exc
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in metadata:
+            raise BackendError(
+                f"{path} has no '{METADATA_KEY}' metadata; export it with mtl-export "
+                "(the node needs the model's input size and class names)"
+            )
+        try:
+            self._spec = ModelSpec.from_json(metadata[METADATA_KEY])
+        except ModelSpecError as exc:
+            raise BackendError(f"{path}: {exc}") from exc
+        self._check_io(path)
+        self._outputs = [self._spec.boxes_output, self._spec.scores_output,
+                         self._spec.drivable_output, self._spec.lane_output]
+        self.providers = self._session.get_providers()
+        log.info(f"onnxruntime {ort.__version__}: {path} on {self.providers[0]}")
+
+    def _check_io(self, path: str) -> None:
+        spec = self._spec
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        if spec.input_name not in inputs:
+            raise BackendError(f"{path}: no input named {spec.input_name!r} (has {list(inputs)})")
+        node = inputs[spec.input_name]
+        if node.type != "tensor(uint8)":
+            raise BackendError(f"{path}: input {node.name} is {node.type}, expected uint8")
+        shape = list(node.shape)
+        want = [spec.input_height, spec.input_width, 3]
+        if len(shape) != 4 or any(isinstance(s, int) and s != w for s, w in zip(shape[1:], want,
+                                                                                  strict=True)):
+            raise BackendError(f"{path}: input shape {shape} does not match metadata [N, {want}]")
+        outputs = {o.name for o in self._session.get_outputs()}
+        missing = {spec.boxes_output, spec.scores_output, spec.drivable_output,
+                   spec.lane_output} - outputs
+        if missing:
+            raise BackendError(f"{path}: outputs {sorted(missing)} missing (has {sorted(outputs)})")
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self._spec
+
+    def run(self, image: np.ndarray) -> RawOutputs:
+        expected = (self._spec.input_height, self._spec.input_width, 3)
+        if image.shape != expected or image.dtype != np.uint8:
+            raise BackendError(f"input must be uint8 {expected}, got {image.dtype} {image.shape}")
+        boxes, scores, drivable, lane = self._session.run(
+            self._outputs, {self._spec.input_name: image[None]}
+        )
+        return RawOutputs(
+            boxes=np.asarray(boxes[0], dtype=np.float32),
+            scores=np.asarray(scores[0], dtype=np.float32),
+            drivable=np.asarray(drivable[0], dtype=np.uint8),
+            lane=np.asarray(lane[0], dtype=np.uint8),
+        )
+
+    def close(self) -> None:
+        self.__dict__.pop("_session", None)

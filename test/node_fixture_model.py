@@ -1,0 +1,94 @@
+"""Builds ONNX graphs whose outputs the tests know exactly (onnx.helper only, no torch).
+
+The graph takes the contract's uint8 ``image`` input and emits constant boxes, scores and
+masks in network-input space, so everything downstream (un-letterboxing, NMS, message
+filling) can be checked against exact ground truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
+
+CLASSES = ("pedestrian", "rider", "car", "truck")
+
+
+def known_outputs(input_hw: tuple[int, int] = (384, 640)) -> dict[str, np.ndarray]:
+    """Boxes/scores/masks in network space for a 1280x720 source (letterbox scale 0.5, pad y=12)."""
+    h, w = input_hw
+    boxes = np.array(
+        [
+            [100.0, 62.0, 200.0, 162.0],  # car 0.9
+            [104.0, 66.0, 204.0, 166.0],  # car 0.6: overlaps the first -> suppressed by NMS
+            [300.0, 112.0, 340.0, 192.0],  # pedestrian 0.8
+            [600.0, 5.0, 700.0, 40.0],  # truck 0.7, reaches into the padding/off-image -> clipped
+            [10.0, 200.0, 50.0, 240.0],  # rider 0.1: below the confidence threshold
+        ],
+        np.float32,
+    )
+    scores = np.zeros((len(boxes), len(CLASSES)), np.float32)
+    scores[0, 2], scores[1, 2], scores[2, 0], scores[3, 3], scores[4, 1] = 0.9, 0.6, 0.8, 0.7, 0.1
+    drivable = np.zeros((h, w), np.uint8)
+    drivable[200:372, :] = 1  # ends at y=372 = bottom of the image content (12 + 360)
+    drivable[372:, :] = 2  # padding rows: must be cropped away by un-letterboxing
+    lane = np.zeros((h, w), np.uint8)
+    lane[12:372, 320:322] = 1
+    return {"boxes": boxes[None], "scores": scores[None], "drivable": drivable[None],
+            "lane": lane[None]}
+
+
+def build_constant_model(
+    path: str | Path,
+    input_hw: tuple[int, int] = (384, 640),
+    outputs: dict[str, np.ndarray] | None = None,
+    with_metadata: bool = True,
+    classes: tuple[str, ...] = CLASSES,
+) -> Path:
+    """Write the model to ``path``; ``with_metadata=False`` makes a metadata-less file."""
+    h, w = input_hw
+    outs = outputs if outputs is not None else known_outputs(input_hw)
+    nodes = [
+        # boxes = const + 0 * max(image): keeps the input live without changing the values.
+        helper.make_node("Cast", ["image"], ["image_f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMax", ["image_f"], ["image_max"], keepdims=0),
+        helper.make_node("Mul", ["image_max", "zero"], ["image_zero"]),
+        helper.make_node("Add", ["boxes_const", "image_zero"], ["boxes"]),
+        helper.make_node("Identity", ["scores_const"], ["scores"]),
+        helper.make_node("Identity", ["drivable_const"], ["drivable"]),
+        helper.make_node("Identity", ["lane_const"], ["lane"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        numpy_helper.from_array(outs["boxes"].astype(np.float32), "boxes_const"),
+        numpy_helper.from_array(outs["scores"].astype(np.float32), "scores_const"),
+        numpy_helper.from_array(outs["drivable"].astype(np.uint8), "drivable_const"),
+        numpy_helper.from_array(outs["lane"].astype(np.uint8), "lane_const"),
+    ]
+    anchors, ncls = outs["scores"].shape[1], outs["scores"].shape[2]
+    graph = helper.make_graph(
+        nodes,
+        "mtl_constant",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, h, w, 3])],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, anchors, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, anchors, ncls]),
+            helper.make_tensor_value_info("drivable", TensorProto.UINT8, [1, h, w]),
+            helper.make_tensor_value_info("lane", TensorProto.UINT8, [1, h, w]),
+        ],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if with_metadata:
+        spec = ModelSpec(input_height=h, input_width=w, detection_classes=classes,
+                         recipe_name="constant-test")
+        helper.set_model_props(model, {METADATA_KEY: spec.to_json()})
+    onnx.checker.check_model(model)
+    path = Path(path)
+    onnx.save(model, path)
+    return path

@@ -1,0 +1,58 @@
+"""Confidence filter, class-wise NMS, max detections, class filter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtl_perception.inference.letterbox import Letterbox
+from mtl_perception.inference.postprocess import (
+    Thresholds,
+    nms,
+    postprocess_detections,
+    resolve_classes,
+)
+
+IDENTITY = Letterbox.fit((100, 100), (100, 100))
+
+
+def test_nms_suppresses_same_class_only() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10], [50, 50, 60, 60]], float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    ids = np.array([0, 0, 1, 0])
+    keep = nms(boxes, scores, ids, iou=0.5, max_det=10)
+    assert keep.tolist() == [0, 2, 3], "box 1 overlaps box 0 (same class); box 2 is another class"
+    assert nms(boxes, scores, ids, iou=0.5, max_det=2).tolist() == [0, 2]
+    assert nms(boxes, scores, np.zeros(4, int), iou=0.5, max_det=10).tolist() == [0, 3]
+
+
+def test_nms_iou_threshold_is_respected() -> None:
+    # IoU of these two = 50/150 = 0.333
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], float)
+    scores = np.array([0.9, 0.8])
+    ids = np.zeros(2, int)
+    assert nms(boxes, scores, ids, iou=0.3, max_det=10).tolist() == [0]
+    assert nms(boxes, scores, ids, iou=0.34, max_det=10).tolist() == [0, 1]
+
+
+def test_postprocess_filters_and_orders() -> None:
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
+    scores = np.array([[0.1, 0.3], [0.95, 0.0], [0.0, 0.2]], np.float32)
+    det = postprocess_detections(boxes, scores, IDENTITY, Thresholds(0.25, 0.5, 10), ["a", "b"])
+    assert det.class_names == ["a", "b"]
+    np.testing.assert_allclose(det.scores, [0.95, 0.3])
+    only_b = Thresholds(0.15, 0.5, 10, classes=(1,))
+    det = postprocess_detections(boxes, scores, IDENTITY, only_b, ["a", "b"])
+    assert det.class_names == ["b", "b"] and det.boxes[1].tolist() == [40, 40, 50, 50]
+    empty = postprocess_detections(boxes, scores, IDENTITY, Thresholds(0.99, 0.5, 10), ["a", "b"])
+    assert len(empty) == 0 and empty.boxes.shape == (0, 4)
+
+
+def test_thresholds_validate() -> None:
+    for bad in [dict(confidence=-0.1), dict(iou=0.0), dict(max_detections=0)]:
+        with pytest.raises(ValueError):
+            Thresholds(**bad)
+    assert resolve_classes(["car", "0"], ["pedestrian", "car"]) == (0, 1)
+    assert resolve_classes([], ["a"]) is None
+    with pytest.raises(ValueError, match="outside"):
+        resolve_classes([5], ["a"])
