@@ -302,6 +302,10 @@ class BagWriter:
         self._writer.write(conn, int(log_time_ns), typestore().serialize_cdr(msg, msgtype))
         self.counts[topic] = self.counts.get(topic, 0) + 1
 
+    def set_custom_data(self, key: str, value: str) -> None:
+        """A string stored in metadata.yaml's ``custom_data`` (rosbag2 keeps it on copy)."""
+        self._writer.set_custom_data(key, value)
+
     def write_raw(self, topic: str, msgtype: str, data: bytes, log_time_ns: int) -> None:
         """Append already-serialized CDR bytes (copying between bags without decoding)."""
         conn = self._connections.get(topic)
@@ -368,6 +372,17 @@ def is_bag(path: str | Path) -> bool:
     p = Path(path)
     d = p.parent if p.is_file() else p
     return (d / "metadata.yaml").is_file()
+
+
+def custom_data(path: str | Path) -> dict[str, str]:
+    """metadata.yaml's ``custom_data`` (empty when absent)."""
+    import yaml
+
+    bag = Path(path)
+    bag = bag.parent if bag.is_file() else bag
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text()) or {}
+    data = (meta.get("rosbag2_bagfile_information") or {}).get("custom_data") or {}
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def topics(path: str | Path) -> list[TopicInfo]:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mtl_perception import bagio
-from mtl_perception.tools import bdd2bag
+from mtl_perception.tools import bdd2bag, sources
 
 W, H, N = 96, 64, 6
 
@@ -90,6 +90,8 @@ def test_unreadable_images_are_skipped_and_bag_finalized(tmp_path: Path, capsys)
     # Frame 1 is missing; the others keep their slot in time (10 Hz default for images).
     assert [f.stamp_ns for f in frames] == [1_000_000_000, 1_200_000_000, 1_300_000_000]
     assert (bag / "metadata.yaml").is_file()
+    # The source names travel in the bag's metadata, so labels can be matched later.
+    assert sources.bag_frame_names(bag) == ["f000.png", "f002.png", "f003.png"]
 
 
 def test_folder_of_videos_gives_one_bag_each(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -24,7 +25,13 @@ from tqdm import tqdm
 
 from mtl_perception import bagio
 from mtl_perception.tools import bddjson
-from mtl_perception.tools.sources import FrameSource, list_videos, open_source
+from mtl_perception.tools.sources import (
+    FRAME_NAMES_KEY,
+    FrameSource,
+    SourceFrame,
+    list_videos,
+    open_source,
+)
 
 DEFAULT_TOPIC = "/camera/image_raw"
 DEFAULT_GT_TOPIC = "/ground_truth/detections"
@@ -82,32 +89,53 @@ def convert(
         total = min(total, opts.max_frames)
     bar = tqdm(total=total, unit="frame", desc=source.path.name, disable=not opts.progress,
                file=sys.stderr)
+    names: list[str] = []
     try:
         with bagio.BagWriter(out, opts.storage) as writer:
-            for frame in source.frames():
-                if opts.max_frames is not None and frames >= opts.max_frames:
-                    break
-                rgb = frame.rgb
-                h0, w0 = rgb.shape[:2]
-                if opts.resize is not None and opts.resize != (w0, h0):
-                    rgb = cv2.resize(rgb, opts.resize, interpolation=cv2.INTER_AREA)
-                h, w = rgb.shape[:2]
-                writer.add_image(topic, rgb, frame.stamp_ns, frame.frame_id, opts.compressed,
-                                 opts.jpeg_quality)
-                if opts.camera_info:
-                    writer.add_camera_info(info_topic, w, h, frame.stamp_ns, frame.frame_id)
-                boxes = _frame_labels(labels, source, frame.name, frame.index)
-                if boxes is not None:
-                    writer.add_detections(opts.gt_topic,
-                                          bddjson.scale_boxes(boxes, w / w0, h / h0),
-                                          frame.stamp_ns, frame.frame_id)
-                    labelled += 1
-                frames += 1
-                bar.update(1)
-                bar.set_postfix(skipped=source.skipped, refresh=False)
+            try:
+                for frame in source.frames():
+                    if opts.max_frames is not None and frames >= opts.max_frames:
+                        break
+                    labelled += _write_frame(writer, frame, source, opts, topic, info_topic,
+                                             labels)
+                    names.append(frame.name)
+                    frames += 1
+                    bar.update(1)
+                    bar.set_postfix(skipped=source.skipped, refresh=False)
+            finally:
+                # Frame names let mtl-offline match a bag's frames to BDD labels later.
+                writer.set_custom_data(FRAME_NAMES_KEY, json.dumps(names))
+                writer.set_custom_data("mtl_perception.source", str(source.path.name))
     finally:
         bar.close()
     return ConvertResult(out, frames, source.skipped, labelled, time.perf_counter() - t0)
+
+
+def _write_frame(
+    writer: bagio.BagWriter,
+    frame: SourceFrame,
+    source: FrameSource,
+    opts: ConvertOptions,
+    topic: str,
+    info_topic: str,
+    labels: dict[str, list[bagio.BoxLabel]] | None,
+) -> int:
+    """One frame's messages; returns 1 when ground truth was written for it."""
+    rgb = frame.rgb
+    h0, w0 = rgb.shape[:2]
+    if opts.resize is not None and opts.resize != (w0, h0):
+        rgb = cv2.resize(rgb, opts.resize, interpolation=cv2.INTER_AREA)
+    h, w = rgb.shape[:2]
+    writer.add_image(topic, rgb, frame.stamp_ns, frame.frame_id, opts.compressed,
+                     opts.jpeg_quality)
+    if opts.camera_info:
+        writer.add_camera_info(info_topic, w, h, frame.stamp_ns, frame.frame_id)
+    boxes = _frame_labels(labels, source, frame.name, frame.index)
+    if boxes is None:
+        return 0
+    writer.add_detections(opts.gt_topic, bddjson.scale_boxes(boxes, w / w0, h / h0),
+                          frame.stamp_ns, frame.frame_id)
+    return 1
 
 
 def _frame_labels(

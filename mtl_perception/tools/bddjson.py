@@ -20,10 +20,12 @@ from mtl_perception.bagio import BoxLabel
 KEYFRAME_SECONDS = 10.0
 
 
-def _frame_name(frame: dict[str, Any]) -> str:
+def _frame_names(frame: dict[str, Any]) -> list[str]:
+    """Every name a frame answers to: its ``name`` and, for MOT frames, the video-frame name."""
+    names = [str(frame["name"])] if "name" in frame else []
     if "videoName" in frame and "frameIndex" in frame:
-        return f"{frame['videoName']}-{int(frame['frameIndex']) + 1:07d}.jpg"
-    return str(frame["name"])
+        names.append(f"{frame['videoName']}-{int(frame['frameIndex']) + 1:07d}.jpg")
+    return names
 
 
 def parse_frames(frames: Iterable[dict[str, Any]]) -> dict[str, list[BoxLabel]]:
@@ -38,7 +40,8 @@ def parse_frames(frames: Iterable[dict[str, Any]]) -> dict[str, list[BoxLabel]]:
             boxes.append(BoxLabel(float(box["x1"]), float(box["y1"]), float(box["x2"]),
                                   float(box["y2"]), str(label["category"]),
                                   float(label.get("score", 1.0))))
-        result[_frame_name(frame)] = boxes
+        for name in _frame_names(frame):
+            result[name] = boxes
     return result
 
 

@@ -6,6 +6,7 @@ keeps their frame order, naming and corrupt-frame handling identical.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from mtl_perception import bagio
 
 VIDEO_SUFFIXES = (".mov", ".mp4", ".avi", ".mkv", ".m4v")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+FRAME_NAMES_KEY = "mtl_perception.frame_names"  # bag custom_data: JSON list, one per frame
 MAX_CONSECUTIVE_FAILURES = 25  # after this many unreadable frames in a row, the video ended
 
 
@@ -62,9 +64,11 @@ class FrameSource:
 
     def frames(self) -> Iterator[SourceFrame]:
         if self.kind == "bag":
+            names = bag_frame_names(self.path)
             for index, frame in enumerate(bagio.read_image_frames(self.path, self.topic)):
-                yield SourceFrame(index, f"{self.path.name}-{index:07d}.jpg", frame.stamp_ns,
-                                  frame.frame_id or self.frame_id, frame.rgb)
+                name = names[index] if index < len(names) else f"{self.path.name}-{index:07d}.jpg"
+                yield SourceFrame(index, name, frame.stamp_ns, frame.frame_id or self.frame_id,
+                                  frame.rgb)
         elif self.kind == "images":
             for index, image in enumerate(self.images):
                 bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
@@ -101,6 +105,16 @@ class FrameSource:
         if total > 0:
             # Frames the container announced but that never decoded (a truncated tail).
             self.skipped += pending + max(0, total - index)
+
+
+def bag_frame_names(bag: Path) -> list[str]:
+    """Source frame names mtl-bdd2bag stored in the bag (empty for other bags)."""
+    raw = bagio.custom_data(bag).get(FRAME_NAMES_KEY)
+    try:
+        names = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def video_fps(path: Path) -> float:
