@@ -24,6 +24,8 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.msg import get_types_from_msg
 from rosbags.typesys.store import Typestore
 
+from mtl_perception.inference.encodings import FrameRejectedError, decode_compressed, decode_raw
+
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
@@ -221,46 +223,37 @@ def boxes_from_detections(msg: Any) -> list[BoxLabel]:
 
 
 def image_to_rgb(msg: Any, msgtype: str) -> np.ndarray:
-    """Decode an Image or CompressedImage message (rosbags or rclpy object) to RGB uint8."""
-    if msgtype == COMPRESSED_IMAGE:
-        decoded = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_COLOR)
-        if decoded is None:
-            raise BagError(f"cannot decode CompressedImage with format {msg.format!r}")
-        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    if msgtype != IMAGE:
-        raise BagError(f"{msgtype} is not an image type")
-    return raw_image_to_rgb(
-        np.frombuffer(bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data,
-                      np.uint8),
-        int(msg.height), int(msg.width), int(msg.step), str(msg.encoding),
-    )
+    """Decode an Image or CompressedImage message (rosbags or rclpy object) to RGB uint8.
 
-
-_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8UC1": 1, "8UC3": 3}
+    Decoding is the node's own (``inference.encodings``), so a frame the node would reject
+    is rejected here too, with the same reason.
+    """
+    try:
+        if msgtype == COMPRESSED_IMAGE:
+            decoded = decode_compressed(str(msg.format), msg.data)
+        elif msgtype == IMAGE:
+            decoded = decode_raw(str(msg.encoding), int(msg.width), int(msg.height),
+                                 int(msg.step), msg.data, bool(msg.is_bigendian))
+        else:
+            raise BagError(f"{msgtype} is not an image type")
+    except FrameRejectedError as exc:
+        raise BagError(f"unusable image ({exc.reason}): {exc}") from exc
+    if decoded.color == "rgb":
+        return np.ascontiguousarray(decoded.pixels)
+    return cv2.cvtColor(decoded.pixels, cv2.COLOR_BGR2RGB)
 
 
 def raw_image_to_rgb(
     data: np.ndarray, height: int, width: int, step: int, encoding: str
 ) -> np.ndarray:
     """Raw Image bytes -> RGB uint8 [H, W, 3]; honours row padding (``step``)."""
-    channels = _CHANNELS.get(encoding)
-    if channels is None:
-        raise BagError(
-            f"unsupported image encoding {encoding!r}; supported: {', '.join(_CHANNELS)}"
-        )
-    if data.size < height * step or step < width * channels:
-        raise BagError(f"image data too short for {width}x{height} {encoding} step {step}")
-    rows = data[: height * step].reshape(height, step)[:, : width * channels]
-    pixels = rows.reshape(height, width, channels)
-    if channels == 1:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
-    if encoding in ("bgr8", "8UC3"):
-        return np.ascontiguousarray(pixels[..., ::-1])
-    if encoding == "rgba8":
-        return np.ascontiguousarray(pixels[..., :3])
-    if encoding == "bgra8":
-        return np.ascontiguousarray(pixels[..., 2::-1])
-    return np.ascontiguousarray(pixels)
+    try:
+        decoded = decode_raw(encoding, width, height, step, data)
+    except FrameRejectedError as exc:
+        raise BagError(f"unusable image ({exc.reason}): {exc}") from exc
+    if decoded.color == "rgb":
+        return np.ascontiguousarray(decoded.pixels)
+    return cv2.cvtColor(decoded.pixels, cv2.COLOR_BGR2RGB)
 
 
 # ----------------------------------------------------------------------------- writing
