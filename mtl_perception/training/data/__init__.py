@@ -11,7 +11,7 @@ from mtl_perception.training.data.bdd import (
     remap_drivable,
     resolve_classes,
 )
-from mtl_perception.training.data.dataset import BddDataset, bdd_paths, collate
+from mtl_perception.training.data.dataset import BDDDataset, BddDataset, bdd_paths, collate
 from mtl_perception.training.data.lanes import poly2d_points, rasterize_lanes, scaled_lane_width
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "VEHICLE_CLASSES",
     "Augment",
     "AugmentConfig",
+    "BDDDataset",
     "BddDataset",
     "LabelStats",
     "apply_affine",

@@ -66,21 +66,29 @@ class LabelStats:
 def resolve_classes(classes: str | Sequence[str]) -> tuple[list[str], dict[str, int]]:
     """Recipe class option -> (class names, BDD category -> class index).
 
-    ``"bdd"`` (or ``"bdd10"``) is BDD's 10 classes in the documented order; ``"vehicle"`` merges
-    car, truck, bus and train into one class; a list picks BDD categories by name.
+    ``"bdd"`` (or ``"bdd10"``) is BDD's 10 classes in the documented order; ``"vehicle"`` is
+    one merged class of car, truck, bus and train. A list picks BDD categories by name and may
+    contain ``"vehicle"`` as one of its entries (e.g. [vehicle, pedestrian, traffic sign]).
     """
     if isinstance(classes, str):
-        if classes == "vehicle":
-            return ["vehicle"], dict.fromkeys(VEHICLE_CLASSES, 0)
         if classes in ("bdd", "bdd10", "all"):
             classes = BDD_CLASSES
+        elif classes == "vehicle":
+            classes = ["vehicle"]
         else:
             raise ValueError(f"unknown class option {classes!r} (use 'bdd', 'vehicle' or a list)")
     names = [ALIASES.get(c, c) for c in classes]
-    unknown = set(names) - set(BDD_CLASSES)
+    unknown = set(names) - set(BDD_CLASSES) - {"vehicle"}
     if unknown:
         raise ValueError(f"not BDD100K categories: {sorted(unknown)}")
-    return list(names), {c: i for i, c in enumerate(names)}
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        members = VEHICLE_CLASSES if name == "vehicle" else (name,)
+        for m in members:
+            if m in index:
+                raise ValueError(f"category {m!r} appears twice in the class list")
+            index[m] = i
+    return names, index
 
 
 def load_label_list(path: Path, stats: LabelStats) -> dict[str, dict[str, Any]] | None:

@@ -178,6 +178,31 @@ class BddDataset(Dataset):
         return sample
 
 
+class BDDDataset(BddDataset):
+    """``BddDataset`` configured from a training recipe dict (what ``training/dataio`` calls).
+
+    Recipe keys used: ``input_size``, ``classes``, ``drivable_classes``, and optionally
+    ``lane_width_px`` (default 8) and ``augment`` (a dict of ``AugmentConfig`` fields).
+    """
+
+    def __init__(self, root: str | Path, split: str, recipe: dict[str, Any],
+                 augment: bool = False, **kwargs: Any) -> None:
+        aug: bool | AugmentConfig = False
+        if augment:
+            aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in (recipe.get("augment") or {}).items()})
+        super().__init__(
+            root,
+            split,
+            input_size=tuple(recipe["input_size"]),  # type: ignore[arg-type]
+            classes=recipe.get("classes", "bdd"),
+            drivable_classes=int(recipe.get("drivable_classes", 3)),
+            lane_width_px=float(recipe.get("lane_width_px", 8.0)),
+            augment=aug,
+            **kwargs,
+        )
+
+
 def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Stack a list of samples: images uint8 [B, H, W, 3], masks int64 [B, H, W], boxes a list."""
     return {
