@@ -82,13 +82,14 @@ class MultiTaskNet(nn.Module):
         mods = [self.low_level, self.drivable_head, self.lane_head]
         return [m for m in mods if m is not None]
 
-    def forward(self, x: torch.Tensor) -> dict[str, Any]:
+    def forward(self, x: torch.Tensor, with_seg: bool = True) -> dict[str, Any]:
+        """``with_seg=False`` skips the segmentation heads (phase 2 trains detection only)."""
         c2, c3, c4, c5 = self.backbone(x)
         p3, p4, p5 = self.neck([c3, c4, c5])
         out: dict[str, Any] = {}
         if self.det_head is not None:
             out["det"] = self.det_head([p3, p4, p5])
-        if self.low_level is not None:
+        if self.low_level is not None and with_seg:
             low = self.low_level(c2)
             hw = (int(x.shape[-2]), int(x.shape[-1]))
             if self.drivable_head is not None:
@@ -133,3 +134,19 @@ def preprocess(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+def model_from_checkpoint(
+    path: str, device: str | torch.device = "cpu"
+) -> tuple[MultiTaskNet, dict[str, Any]]:
+    """Rebuild the network a checkpoint was trained with (no ImageNet weights needed) and
+    load its weights. Returns (model in eval mode, checkpoint dict)."""
+    from .checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path, map_location=device)
+    recipe = dict(ckpt["recipe"])
+    recipe["backbone"] = {**recipe["backbone"], "pretrained": False}
+    model = build_model(recipe)
+    model.load_state_dict(ckpt["model"])
+    model.recipe = ckpt["recipe"]
+    return model.to(device).eval(), ckpt

@@ -1,0 +1,73 @@
+"""Checkpoints: written atomically (temp file + rename), read back with ``weights_only=True``.
+
+A checkpoint holds only tensors, numbers, strings and containers, so the safe loader accepts
+it, and it carries the recipe and class names so export can rebuild the model from it alone.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """The checkpoint file is missing or is not one of ours."""
+
+
+def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
+    """Write ``obj`` to ``path`` so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely; raise :class:`CheckpointError` with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt/foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from exc
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "recipe" not in ckpt:
+        raise CheckpointError(f"{path} is not an mtl_perception checkpoint (no model/recipe)")
+    return ckpt
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch RNG states in a weights_only-safe form."""
+    np_state = np.random.get_state()
+    return {
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+        "python_gauss": random.getstate()[2],
+        "numpy_keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "numpy_gauss": [int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    keys = state["numpy_keys"].numpy().astype(np.uint32)
+    has_gauss, gauss = state["numpy_gauss"]
+    np.random.set_state(("MT19937", keys, state["numpy_pos"], has_gauss, gauss))
+    torch.set_rng_state(state["torch"])

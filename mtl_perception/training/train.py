@@ -1,0 +1,428 @@
+"""``mtl-train``: the paper's two-phase schedule with resumable, atomic checkpoints.
+
+    mtl-train --config config/models/mobilenetv2_bifpn.yaml --data DATA --out runs/mnv2
+    torchrun --nproc_per_node=2 $(which mtl-train) --config ... --data ...   # DDP
+
+Phase 1 trains all tasks; phase 2 freezes the segmentation heads (parameters and BatchNorm
+statistics) and trains detection alone. ``last.pt`` is written after every epoch and
+``best.pt`` whenever validation improves; ``--resume`` continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset
+
+from . import distributed as D
+from .anchors import anchor_recall, kmeans_anchors
+from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
+from .dataio import DataError, make_loader, open_dataset
+from .evaluate import evaluate_model, fitness, flat_summary
+from .losses import MultiTaskLoss, effective_number_weights
+from .model import MultiTaskNet, build_model, preprocess
+from .recipe import RecipeError, load_recipe, normalize_recipe, with_input_size
+
+LOG = logging.getLogger("mtl-train")
+CSV_FIELDS = [
+    "epoch", "phase", "lr", "time_s",
+    "loss_total", "loss_box", "loss_obj", "loss_cls", "loss_drivable", "loss_lane",
+    "val_fitness", "val_map50", "val_map50_95", "val_vehicle_map50", "val_vehicle_recall50",
+    "val_drivable_miou_binary", "val_lane_iou",
+]
+
+
+def _label_arrays(ds: Dataset, limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+    """All training boxes' (w, h) and classes; uses the dataset's label index when it has one."""
+    if hasattr(ds, "label_arrays"):
+        return ds.label_arrays()
+    whs, classes = [], []
+    for i in range(min(len(ds), limit)):
+        s = ds[i]
+        b = np.asarray(s["boxes"], np.float32).reshape(-1, 4)
+        whs.append(b[:, 2:] - b[:, :2])
+        classes.append(np.asarray(s["classes"], np.int64).reshape(-1))
+    if not whs:
+        return np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(whs), np.concatenate(classes)
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on BatchNorm, biases and fusion weights (they are not 'weights')."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr_lambda(total_steps: int, warmup_steps: int, final: float = 0.01) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return final + (1.0 - final) * step / warmup_steps
+        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def freeze_seg_heads(model: MultiTaskNet) -> None:
+    """Phase 2: no gradients for the seg decoders and their BatchNorm stats stop moving."""
+    for m in model.seg_modules():
+        m.eval()
+        for p in m.parameters():
+            p.requires_grad_(False)
+
+
+class Trainer:
+    """Owns model, loss, optimizer, scheduler and scaler for one run (one rank under DDP)."""
+
+    def __init__(
+        self,
+        recipe: dict[str, Any],
+        train_data: Dataset,
+        val_data: Dataset | None,
+        out_dir: str | Path,
+        info: D.DistInfo | None = None,
+        progress: bool = True,
+        resume: str | Path | None = None,
+    ) -> None:
+        self.info = info or D.DistInfo(0, 1, 0, torch.device("cpu"))
+        self.out = Path(out_dir)
+        self.progress = progress and self.info.is_main
+        ckpt = load_checkpoint(resume, self.info.device) if resume else None
+        if ckpt is not None:
+            recipe = normalize_recipe(ckpt["recipe"])
+            if self.info.is_main:
+                LOG.info("resuming %s at epoch %d (phase %d)", resume, ckpt["epoch"],
+                         ckpt["phase"])
+        self.recipe = recipe
+        tcfg = recipe["train"]
+        self.seed = int(tcfg["seed"])
+        self.e1, self.e2 = int(tcfg["epochs_phase1"]), int(tcfg["epochs_phase2"])
+        self.val_every = int(tcfg["val_every"])
+        self.train_data, self.val_data = train_data, val_data
+        self.loader = make_loader(
+            train_data, "train", recipe, train=True, batch_size=int(tcfg["batch_size"]),
+            workers=int(tcfg["workers"]), rank=self.info.rank,
+            world_size=self.info.world_size, seed=self.seed,
+        )
+        self.loader_gen = torch.Generator()
+        self.loader.generator = self.loader_gen
+
+        wh, cls = _label_arrays(train_data) if ckpt is None else (None, None)
+        if ckpt is None and recipe["anchor_kmeans"] and "detection" in recipe["tasks"]:
+            anchors = kmeans_anchors(wh, seed=self.seed)
+            recipe["anchors"] = anchors.round(2).tolist()
+            if self.info.is_main:
+                LOG.info("k-means anchors %s (recall %.3f)", recipe["anchors"],
+                         anchor_recall(wh, anchors))
+        torch.manual_seed(self.seed)
+        self.model = build_model(recipe).to(self.info.device)
+        cls_w = None
+        if recipe["loss"]["class_balanced"]:
+            cls_w = ckpt["class_weights"].numpy() if ckpt is not None else \
+                effective_number_weights(
+                    np.bincount(cls, minlength=self.model.num_classes)[: self.model.num_classes],
+                    float(recipe["loss"]["class_balanced_beta"]),
+                )
+            if self.info.is_main:
+                LOG.info("class-balanced detection weights %s", np.round(cls_w, 3).tolist())
+        self.class_weights = cls_w
+        self.criterion = MultiTaskLoss(
+            recipe, self.model.anchors, self.model.strides, self.model.num_classes, cls_w
+        ).to(self.info.device)
+        opt_cls = torch.optim.AdamW if tcfg["optimizer"] == "adamw" else torch.optim.SGD
+        kwargs = {"momentum": 0.937, "nesterov": True} if tcfg["optimizer"] == "sgd" else {}
+        self.optimizer = opt_cls(
+            _param_groups(self.model, float(tcfg["weight_decay"])), lr=float(tcfg["lr"]),
+            **kwargs,
+        )
+        steps = len(self.loader)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            _lr_lambda((self.e1 + self.e2) * steps, int(float(tcfg["warmup_epochs"]) * steps)),
+        )
+        self.use_amp = bool(tcfg["amp"]) and self.info.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.start_epoch, self.best = 0, -1.0
+        if ckpt is not None:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+            self.start_epoch, self.best = int(ckpt["epoch"]), float(ckpt["best_fitness"])
+            set_rng_state(ckpt["rng"])
+        self.ddp: nn.Module = self.model
+        self.phase = 0
+
+    # -- phases ------------------------------------------------------------------------
+    def phase_of(self, epoch: int) -> int:
+        return 1 if epoch < self.e1 else 2
+
+    def _enter_phase(self, phase: int) -> None:
+        """(Re)wrap for DDP after changing which parameters train."""
+        self.phase = phase
+        if phase == 2:
+            freeze_seg_heads(self.model)
+        if self.info.enabled:
+            has_det = self.model.det_head is not None
+            self.ddp = DistributedDataParallel(
+                self.model,
+                device_ids=[self.info.device.index] if self.info.device.type == "cuda" else None,
+                find_unused_parameters=not has_det,
+            )
+        else:
+            self.ddp = self.model
+
+    def _set_train_mode(self) -> None:
+        self.model.train()
+        if self.phase == 2:
+            for m in self.model.seg_modules():
+                m.eval()
+
+    # -- one step / epoch --------------------------------------------------------------
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        dev = self.info.device
+        images = torch.as_tensor(batch["image"]).to(dev, non_blocking=True)
+        target = {
+            "boxes": [torch.as_tensor(b, dtype=torch.float32).to(dev) for b in batch["boxes"]],
+            "classes": [torch.as_tensor(c).long().to(dev) for c in batch["classes"]],
+            "drivable": torch.as_tensor(batch["drivable"]).to(dev),
+            "lane": torch.as_tensor(batch["lane"]).to(dev),
+        }
+        with_seg = self.phase == 1
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=self.use_amp):
+            out = self.ddp(preprocess(images), with_seg=with_seg)
+        loss, logs = self.criterion(out, target, seg_enabled=with_seg)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        clip = float(self.recipe["train"]["grad_clip"])
+        if clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], clip
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return logs
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self._set_train_mode()
+        self.loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        self.loader_gen.manual_seed(self.seed * 100003 + epoch)
+        sums: dict[str, float] = defaultdict(float)
+        n = 0
+        it = self.loader
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            total = self.e1 + self.e2
+            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{total} phase {self.phase}",
+                       unit="batch", dynamic_ncols=True, leave=False)
+            it = bar
+        for batch in it:
+            logs = self.train_step(batch)
+            for k, v in logs.items():
+                sums[k] += v
+            n += 1
+            if bar is not None:
+                bar.set_postfix({k: f"{v / n:.3f}" for k, v in sums.items()}, refresh=False)
+        if bar is not None:
+            bar.close()
+        means = {f"loss_{k}": v / max(n, 1) for k, v in sums.items()}
+        return D.all_reduce_mean(means, self.info)
+
+    # -- checkpoints ------------------------------------------------------------------
+    def checkpoint(self, epoch: int) -> dict[str, Any]:
+        ckpt = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "phase": self.phase_of(epoch) if epoch < self.e1 + self.e2 else 2,
+            "best_fitness": self.best,
+            "recipe": self.recipe,
+            "class_names": list(self.model.class_names),
+            "drivable_classes": list(self.model.drivable_classes),
+            "lane_classes": list(self.model.lane_classes),
+            "rng": rng_state(),
+            "torch_version": torch.__version__,
+        }
+        if self.class_weights is not None:
+            ckpt["class_weights"] = torch.as_tensor(self.class_weights)
+        return ckpt
+
+    def validate(self) -> dict[str, Any] | None:
+        if self.val_data is None:
+            return None
+        loader = make_loader(self.val_data, "val", self.recipe, train=False,
+                             batch_size=int(self.recipe["train"]["batch_size"]),
+                             workers=int(self.recipe["train"]["workers"]))
+        ecfg = self.recipe["eval"]
+        return evaluate_model(self.model, loader, self.info.device, float(ecfg["conf_threshold"]),
+                              float(ecfg["iou_threshold"]), int(ecfg["max_detections"]))
+
+    def _log_csv(self, row: dict[str, Any], epoch: int) -> None:
+        path = self.out / "log.csv"
+        rows = []
+        if path.exists():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < epoch]
+        rows.append({k: row.get(k, "") for k in CSV_FIELDS})
+        tmp = path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        tmp.replace(path)
+        try:
+            from .plots import plot_log
+
+            plot_log(path, self.out / "curves.png")
+        except Exception as exc:  # a plot must never kill a long run
+            LOG.warning("could not plot curves: %s", exc)
+
+    def fit(self, max_epochs: int | None = None) -> dict[str, Any]:
+        """Train from ``start_epoch`` to the end of phase 2 (or ``max_epochs`` total)."""
+        total = self.e1 + self.e2
+        stop = total if max_epochs is None else min(total, max_epochs)
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        last_metrics: dict[str, Any] | None = None
+        for epoch in range(self.start_epoch, stop):
+            phase = self.phase_of(epoch)
+            if phase != self.phase:
+                self._enter_phase(phase)
+                if self.info.is_main and phase == 2:
+                    LOG.info("phase 2: segmentation heads frozen, training detection only")
+            t0 = time.time()
+            row: dict[str, Any] = {"epoch": epoch + 1, "phase": phase,
+                                   "lr": self.optimizer.param_groups[0]["lr"]}
+            row.update(self.train_epoch(epoch))
+            done = epoch + 1
+            validate = self.val_every > 0 and (done % self.val_every == 0 or done == total)
+            if validate and self.info.is_main:
+                last_metrics = self.validate()
+                if last_metrics is not None:
+                    fit = fitness(last_metrics)
+                    row.update(flat_summary(last_metrics), val_fitness=fit)
+                    if fit > self.best:
+                        self.best = fit
+                        save_atomic(self.checkpoint(done), self.out / "best.pt")
+            row["time_s"] = round(time.time() - t0, 2)
+            if self.info.is_main:
+                save_atomic(self.checkpoint(done), self.out / "last.pt")
+                self._log_csv(row, done)
+                LOG.info("epoch %d/%d %s", done, total, " ".join(
+                    f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float)
+                ))
+            D.barrier(self.info)
+        return {"best_fitness": self.best, "metrics": last_metrics, "out": str(self.out)}
+
+
+def _parse_hw(text: str) -> tuple[int, int]:
+    h, w = (int(v) for v in text.lower().split("x"))
+    return h, w
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mtl-train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True, help="recipe YAML (config/models/*.yaml)")
+    p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
+    p.add_argument("--out", default=None, help="run directory (default: runs/<recipe name>)")
+    p.add_argument("--epochs-phase1", type=int, default=None, help="all tasks (default: recipe)")
+    p.add_argument("--epochs-phase2", type=int, default=None, help="detection only")
+    p.add_argument("--resume", default=None,
+                   help="checkpoint to continue from, or 'auto' for RUN_DIR/last.pt")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--input-size", type=_parse_hw, default=None, help="HxW, e.g. 256x384")
+    p.add_argument("--val-every", type=int, default=None, help="epochs; 0 = never")
+    p.add_argument("--limit-train", type=int, default=None, help="use the first N images")
+    p.add_argument("--limit-val", type=int, default=None, help="validate on the first N images")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--val-split", default="val")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _apply_overrides(recipe: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    t = recipe["train"]
+    for key, val in (("epochs_phase1", args.epochs_phase1), ("epochs_phase2", args.epochs_phase2),
+                     ("batch_size", args.batch_size), ("lr", args.lr),
+                     ("workers", args.workers), ("val_every", args.val_every)):
+        if val is not None:
+            t[key] = val
+    if args.no_pretrained:
+        recipe["backbone"]["pretrained"] = False
+    if args.input_size is not None:
+        recipe = with_input_size(recipe, args.input_size)
+    return normalize_recipe(recipe)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    info = D.setup(args.device)
+    logging.basicConfig(
+        level=logging.INFO if info.is_main else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        recipe = _apply_overrides(load_recipe(args.config), args)
+        out = Path(args.out or Path("runs") / recipe["name"])
+        resume = args.resume
+        if resume == "auto":
+            resume = out / "last.pt" if (out / "last.pt").exists() else None
+        train_ds = open_dataset(args.data, args.train_split, recipe, train=True)
+        val_ds = open_dataset(args.data, args.val_split, recipe, train=False) \
+            if int(recipe["train"]["val_every"]) > 0 else None
+        if args.limit_train:
+            train_ds = torch.utils.data.Subset(train_ds, range(min(args.limit_train,
+                                                                   len(train_ds))))
+        if val_ds is not None and args.limit_val:
+            val_ds = torch.utils.data.Subset(val_ds, range(min(args.limit_val, len(val_ds))))
+        trainer = Trainer(recipe, train_ds, val_ds, out, info, progress=not args.quiet,
+                          resume=resume)
+        if resume is not None:
+            # Command-line epoch overrides still apply to a resumed run.
+            trainer.e1 = int(recipe["train"]["epochs_phase1"]) if args.epochs_phase1 is not None \
+                else trainer.e1
+            trainer.e2 = int(recipe["train"]["epochs_phase2"]) if args.epochs_phase2 is not None \
+                else trainer.e2
+        result = trainer.fit()
+    except (RecipeError, DataError, CheckpointError) as exc:
+        print(f"mtl-train: {exc}", file=sys.stderr)
+        D.cleanup()
+        return 2
+    except KeyboardInterrupt:
+        print("mtl-train: interrupted; resume with --resume auto", file=sys.stderr)
+        D.cleanup()
+        return 130
+    if info.is_main:
+        LOG.info("done: best fitness %.4f, checkpoints in %s", result["best_fitness"], out)
+    D.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
