@@ -1,0 +1,95 @@
+"""mtl-offline on a tiny labelled synthetic drive: MP4, BDD JSON, masks, output bag, metrics.
+
+The model is an ONNX graph with constant outputs (test/node_fixture_model.py) set to one
+frame's ground truth in network space, so the scores for that frame are known: perfect.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+from node_fixture_model import build_constant_model
+
+from mtl_perception import bagio
+from mtl_perception.inference.letterbox import Letterbox
+from mtl_perception.tools import bdd2bag, offline
+from mtl_perception.tools.groundtruth import GroundTruth
+from mtl_perception.tools.render import count_video_frames
+from mtl_perception.training.data.bdd import BDD_CLASSES
+from mtl_perception.training.synth import generate_drive
+
+SRC_HW, NET_HW = (224, 384), (256, 384)
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], Path]:
+    """3-frame drive in BDD layout + a model whose outputs are frame 1's ground truth."""
+    root = tmp_path_factory.mktemp("drive")
+    names = generate_drive(root, 3, 10.0, seed=3, width=SRC_HW[1], height=SRC_HW[0],
+                           progress=False)
+    truth = GroundTruth.from_bdd_root(root, "val").frame(names[1], SRC_HW)
+    assert truth is not None and truth.boxes and truth.lane.any()
+    lb = Letterbox.fit(SRC_HW, NET_HW)
+    boxes = lb.boxes_to_network(np.array([[b.x1, b.y1, b.x2, b.y2] for b in truth.boxes],
+                                         np.float32))
+    scores = np.zeros((len(boxes), len(BDD_CLASSES)), np.float32)
+    for i, b in enumerate(truth.boxes):
+        scores[i, BDD_CLASSES.index(b.label)] = 0.9
+    outputs = {
+        "boxes": boxes[None], "scores": scores[None],
+        "drivable": lb.apply(truth.drivable, NET_HW, 0, interpolation=cv2.INTER_NEAREST)[None],
+        "lane": lb.apply(truth.lane, NET_HW, 0, interpolation=cv2.INTER_NEAREST)[None],
+    }
+    model = build_constant_model(root / "oracle.onnx", NET_HW, outputs, classes=BDD_CLASSES)
+    return root, names, model
+
+
+def test_offline_on_a_labelled_bag(drive: tuple[Path, list[str], Path], tmp_path: Path) -> None:
+    root, names, model = drive
+    bag = tmp_path / "bag"
+    assert bdd2bag.main([str(root / "images/100k/val"), "--out", str(bag), "--labels",
+                         str(root / "labels/det_20/det_val.json"), "--quiet"]) == 0
+    out = tmp_path / "out"
+    rc = offline.main([str(bag), "--model", str(model), "--out", str(out), "--bdd-root",
+                       str(root), "--masks", "--out-bag", "--quiet"])
+    assert rc == 0
+    assert count_video_frames(out / "overlay.mp4") == 3
+    preds = json.loads((out / "predictions.json").read_text())
+    assert [p["name"] for p in preds] == names  # names travelled through the bag
+    assert all(p["labels"] and {"category", "box2d", "score"} <= set(p["labels"][0])
+               for p in preds)
+    assert sorted(p.name for p in (out / "masks/lane").iterdir()) == [
+        n.replace(".jpg", ".png") for n in names]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_frames"] == {"detection": 3, "drivable": 3, "lane": 3}
+    assert 0.0 < metrics["detection"]["vehicle"]["map50"] <= 1.0
+    assert metrics["drivable"]["miou_binary_yolop"] > 0.5
+    assert metrics["protocol"]["conf_threshold"] == pytest.approx(0.25)
+    # The output bag carries the node's topics with the input's stamps.
+    stamps = [f.stamp_ns for f in bagio.read_image_frames(bag)]
+    assert sorted(bagio.read_detections(out / "outputs_bag", "/detections")) == stamps
+    masks = bagio.read_masks(out / "outputs_bag", "/lane/mask")
+    assert next(iter(masks.values())).shape == SRC_HW
+
+
+def test_oracle_frame_scores_perfectly(drive: tuple[Path, list[str], Path],
+                                       tmp_path: Path, capsys) -> None:
+    root, names, model = drive
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(root / "images/100k/val" / names[1], folder / names[1])
+    rc = offline.main([str(folder), "--model", str(model), "--out", str(tmp_path / "out"),
+                       "--bdd-root", str(root), "--quiet", "--no-video"])
+    assert rc == 0
+    metrics = json.loads((tmp_path / "out/metrics.json").read_text())
+    assert metrics["detection"]["vehicle"]["map50"] == pytest.approx(1.0)
+    assert metrics["drivable"]["miou_binary_yolop"] == pytest.approx(1.0)
+    assert metrics["lane"]["iou"] == pytest.approx(1.0)
+    assert "vehicle AP50 1.000" in capsys.readouterr().out
