@@ -37,8 +37,10 @@ def draw_background(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> 
     yh = round(cam.horizon)
     t = np.linspace(0.0, 1.0, max(yh, 1), dtype=np.float32)[:, None]
     top, bottom = np.array(pal["sky_top"], np.float32), np.array(pal["sky_bottom"], np.float32)
-    img[:yh] = ((1 - t) * top + t * bottom).astype(np.uint8)[:, None, :]
-    img[yh:] = pal["ground"]
+    column = ((1 - t) * top + t * bottom).astype(np.uint8)[:, None, :]
+    if yh > 0:  # cv2 fills are ~10x faster than numpy broadcasting into 3-byte pixels
+        cv2.resize(column, (w, yh), dst=img[:yh], interpolation=cv2.INTER_NEAREST)
+    cv2.rectangle(img, (0, yh), (w, h), pal["ground"], -1)
     n = int(rng.integers(3, 12)) if scene.scene_type != "highway" else int(rng.integers(0, 5))
     for _ in range(n):
         bw = w * float(rng.uniform(0.04, 0.2))
@@ -172,8 +174,10 @@ def _vehicle(img: np.ndarray, ids: np.ndarray, k: int, scene: Scene, o: Obj) -> 
         return _poly(u0 + s * np.array([x0, x1, x1, x0]), v0 - s * np.array([y0, y0, y1, y1]))
 
     wheels = [rect(-0.48 * w, -0.3 * w, 0.0, 0.45), rect(0.3 * w, 0.48 * w, 0.0, 0.45)]
+    under = rect(-0.45 * w, 0.45 * w, 0.0, clear + 0.02)  # dark underbody between the wheels
+    cv2.fillPoly(img, [under], (28, 28, 30))
     cv2.fillPoly(img, wheels, (18, 18, 18))
-    cv2.fillPoly(ids, [*wheels, hull], k)
+    cv2.fillPoly(ids, [under, *wheels, hull], k)
     cv2.fillPoly(img, [hull], _shade(o.color, 0.62))
     rear = _poly(ur, vr)
     cv2.fillPoly(img, [rear], _shade(o.color, 1.0))

@@ -162,8 +162,8 @@ def sample_road(rng: np.random.Generator) -> Road:
         curvature=float(rng.choice([0.0, 1.0]) * rng.uniform(-1 / 250, 1 / 250)),
         styles=styles,
         colors=colors,
-        dash_len=float(rng.uniform(2.5, 4.0)),
-        dash_period=float(rng.uniform(9.0, 13.0)),
+        dash_len=float(rng.uniform(3.0, 4.5)),
+        dash_period=float(rng.uniform(7.5, 10.0)),
         dash_phase=float(rng.uniform(0, 20)),
         shoulder=float(rng.uniform(0.3, 1.2)),
     )
@@ -225,7 +225,7 @@ def sample_scene(rng: np.random.Generator, width: int, height: int) -> Scene:
     objects: list[Obj] = []
     for _ in range(int(rng.integers(1, 9))):
         # Biased towards the camera: near vehicles are what a driver (and the demo) cares about.
-        objects.append(sample_vehicle(rng, road, 5.5 + 60.0 * float(rng.random()) ** 1.4))
+        objects.append(sample_vehicle(rng, road, 6.5 + 60.0 * float(rng.random()) ** 1.3))
     for _ in range(int(rng.integers(0, 4))):
         objects.append(sample_roadside(rng, road, float(rng.uniform(6.0, 60.0))))
     return Scene(
@@ -288,6 +288,8 @@ def step_scene(scene: Scene, t: float, dt: float, rng: np.random.Generator) -> N
     road.dash_phase += scene.ego_speed * dt
     survivors: list[Obj] = []
     for o in scene.objects:
+        if o.category in VEHICLE_DIMS and abs(o.lateral) < road.lane_width / 2 and o.z < 18:
+            o.speed = max(o.speed, scene.ego_speed + 0.5)  # the ego car keeps its distance
         rel = (o.speed - scene.ego_speed) if o.category in VEHICLE_DIMS else -scene.ego_speed
         o.z += rel * dt
         if o.category == "pedestrian":
