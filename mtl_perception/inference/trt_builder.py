@@ -7,6 +7,7 @@ Needs TensorRT and a GPU; nothing here can run on a machine without them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -146,6 +147,22 @@ def build_serialized_engine(onnx_path: str | Path, options: BuildOptions) -> byt
     if options.timing_cache is not None:
         atomic_write_bytes(options.timing_cache, bytes(memoryview(timing.serialize())))
     return bytes(memoryview(plan))
+
+
+@contextlib.contextmanager
+def primary_context() -> Iterator[str]:
+    """Make GPU 0's primary context current (the one TensorRT uses); yields the GPU name."""
+    require_cuda()
+    import pycuda.driver as cuda
+
+    device = cuda.Device(0)
+    ctx = device.retain_primary_context()
+    ctx.push()
+    try:
+        yield device.name()
+    finally:
+        cuda.Context.pop()
+        ctx.detach()
 
 
 def make_entropy_calibrator(
