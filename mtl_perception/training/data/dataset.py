@@ -84,9 +84,9 @@ class BddDataset(Dataset):
         self.stats = LabelStats()
         det = load_label_list(self.paths["det"], self.stats)
         lane = load_label_list(self.paths["lane"], self.stats)
-        if det is not None:
-            self.stats.missing_images = sum(n not in set(names) for n in det) if max_items is None \
-                else 0
+        if det is not None and max_items is None:
+            present = set(names)
+            self.stats.missing_images = sum(n not in present for n in det)
         # Parsed once: label files are small next to images, and parsing counts the bad labels.
         self._det: list[tuple[np.ndarray, np.ndarray] | None] = [
             parse_det_frame(det[n], self._category_index, self.stats)
@@ -114,8 +114,8 @@ class BddDataset(Dataset):
         """
         if not self.names:
             return np.zeros((0, 2), np.float32)
-        img = cv2.imread(str(self.paths["images"] / self.names[0]), cv2.IMREAD_REDUCED_GRAYSCALE_2)
-        src_hw = (img.shape[0] * 2, img.shape[1] * 2) if img is not None else (720, 1280)
+        img = cv2.imread(str(self.paths["images"] / self.names[0]), cv2.IMREAD_GRAYSCALE)
+        src_hw = img.shape[:2] if img is not None else (720, 1280)
         lb = Letterbox.fit(src_hw, self.input_size)
         boxes = [d[0] for d in self._det if d is not None and len(d[0])]
         if not boxes:
