@@ -263,7 +263,7 @@ class Trainer:
             "drivable_classes": list(self.model.drivable_classes),
             "lane_classes": list(self.model.lane_classes),
             "rng": rng_state(),
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
         }
         if self.class_weights is not None:
             ckpt["class_weights"] = torch.as_tensor(self.class_weights)

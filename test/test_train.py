@@ -1,0 +1,155 @@
+"""Trainer behaviour: exact resume, phase-2 freezing, 2-process gloo DDP, CLI errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from mtl_perception.training import distributed as D
+from mtl_perception.training.checkpoint import load_checkpoint
+from mtl_perception.training.recipe import normalize_recipe
+from mtl_perception.training.train import Trainer, main
+
+HW = (64, 96)
+
+
+def tiny_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Random-texture images with one box, a road trapezoid and a lane stripe."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        img = rng.integers(0, 255, (*HW, 3), dtype=np.uint8)
+        x0, y0 = int(rng.integers(0, 50)), int(rng.integers(0, 30))
+        img[y0 : y0 + 20, x0 : x0 + 30] = (200, 30, 30)
+        drivable = np.zeros(HW, np.uint8)
+        drivable[40:, 20:70] = 1
+        drivable[40:, 70:] = 2
+        lane = np.zeros(HW, np.uint8)
+        lane[40:, 44:47] = 1
+        out.append({"image": img, "boxes": np.array([[x0, y0, x0 + 30, y0 + 20]], np.float32),
+                    "classes": np.array([i % 2], np.int64), "drivable": drivable, "lane": lane,
+                    "name": f"img{i}.jpg"})
+    return out
+
+
+def tiny_recipe(e1: int, e2: int, **train: Any) -> dict[str, Any]:
+    return normalize_recipe({
+        "name": "tiny",
+        "backbone": {"name": "mobilenetv2", "pretrained": False},
+        "input_size": list(HW),
+        "classes": ["vehicle", "pedestrian"],
+        "neck": {"channels": 32, "repeats": 1},
+        "seg_head": {"channels": 16, "low_level_channels": 8},
+        "train": {"epochs_phase1": e1, "epochs_phase2": e2, "batch_size": 2, "workers": 0,
+                  "val_every": 0, "warmup_epochs": 0.5, **train},
+    })
+
+
+def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+    data = tiny_samples(4)
+    full = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "full", progress=False)
+    full.fit()
+    part = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "part", progress=False)
+    part.fit(max_epochs=1)  # stop after phase 1, as if killed
+    ckpt = load_checkpoint(tmp_path / "part" / "last.pt")
+    assert ckpt["epoch"] == 1 and ckpt["phase"] == 2 and ckpt["class_names"][0] == "vehicle"
+    resumed = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "part", progress=False,
+                      resume=tmp_path / "part" / "last.pt")
+    assert resumed.start_epoch == 1
+    resumed.fit()
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    sa, sb = full.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    for k in sa:
+        assert torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"])
+    assert full.scheduler.state_dict()["last_epoch"] == resumed.scheduler.state_dict()[
+        "last_epoch"]
+    rows = (tmp_path / "part" / "log.csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + 2 epochs, no duplicates after resume
+    assert (tmp_path / "part" / "curves.png").stat().st_size > 0
+
+
+def _seg_state(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {f"{i}.{k}": v.detach().clone() for i, m in enumerate(trainer.model.seg_modules())
+            for k, v in m.state_dict().items()}
+
+
+@pytest.mark.parametrize("phase", [1, 2])
+def test_phase2_freezes_seg_heads_weights_and_bn(tmp_path: Path, phase: int) -> None:
+    e1, e2 = (1, 0) if phase == 1 else (0, 1)
+    tr = Trainer(tiny_recipe(e1, e2, lr=0.01), tiny_samples(4), None, tmp_path, progress=False)
+    seg0 = _seg_state(tr)
+    det0 = {k: v.clone() for k, v in tr.model.det_head.state_dict().items()}
+    tr.fit()
+    seg1 = _seg_state(tr)
+    changed_seg = [k for k in seg0 if not torch.equal(seg0[k], seg1[k])]
+    changed_det = [k for k, v in tr.model.det_head.state_dict().items()
+                   if not torch.equal(det0[k], v)]
+    assert changed_det, "detection head must train in both phases"
+    if phase == 2:
+        assert changed_seg == []
+        assert all(not p.requires_grad for m in tr.model.seg_modules() for p in m.parameters())
+    else:
+        assert any("running_mean" in k for k in changed_seg)
+        assert any(k.endswith("weight") for k in changed_seg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    info = D.setup("cpu")
+    # Each rank seeds differently: DDP must still end with identical weights.
+    torch.manual_seed(100 + rank)
+    tr = Trainer(tiny_recipe(1, 1), tiny_samples(8), None, Path(out) / "run", info,
+                 progress=False)
+    assert len(tr.loader) == 2  # 8 samples / 2 ranks / batch 2
+    tr.fit()
+    params = {k: v.detach().clone() for k, v in tr.model.named_parameters()}
+    torch.save(params, Path(out) / f"rank{rank}.pt")
+    D.cleanup()
+
+
+def test_two_process_gloo_ddp_keeps_ranks_identical(tmp_path: Path) -> None:
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    init = Trainer(tiny_recipe(1, 1), tiny_samples(2), None, tmp_path / "x", progress=False)
+    moved = [k for k, v in init.model.named_parameters() if not torch.equal(v, r0[k])]
+    assert moved, "training must have changed the weights"
+    assert (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cli_reports_missing_data_dir_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_bifpn.yaml"
+    rc = main(["--config", str(cfg), "--data", str(tmp_path / "missing"), "--out",
+               str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "data directory not found" in err and "\n" not in err
+
+
+def test_cli_reports_bad_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("backbone: {name: alexnet}\n")
+    rc = main(["--config", str(cfg), "--data", str(tmp_path)])
+    assert rc == 2 and "backbone.name" in capsys.readouterr().err
