@@ -81,7 +81,10 @@ def evaluate_model(
         n_images += images.shape[0]
         if "det" in out:
             boxes, scores = model.decode(out["det"])
+            has_det = batch.get("has_det")
             for i in range(images.shape[0]):
+                if has_det is not None and not bool(has_det[i]):
+                    continue  # unlabelled for detection: neither TP nor FP can be judged
                 b, s, c = nms_per_image(boxes[i], scores[i], conf, iou, max_det)
                 records.add(
                     _as_numpy(batch["boxes"][i]), _as_numpy(batch["classes"][i]),

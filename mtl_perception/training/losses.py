@@ -97,8 +97,14 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer("cls_weight", w)
 
     def detection_loss(
-        self, det: list[torch.Tensor], boxes: list[torch.Tensor], classes: list[torch.Tensor]
+        self,
+        det: list[torch.Tensor],
+        boxes: list[torch.Tensor],
+        classes: list[torch.Tensor],
+        has_det: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """``has_det`` [B] bool: False for frames without detection labels, whose empty box
+        list must not teach "no object here" to the objectness score."""
         cfg = self.cfg
         shapes = [(int(p.shape[-2]), int(p.shape[-1])) for p in det]
         targets = build_targets(
@@ -123,7 +129,11 @@ class MultiTaskLoss(nn.Module):
                 onehot = F.one_hot(t.cls, self.num_classes).float()
                 bce = F.binary_cross_entropy_with_logits(ps[:, 5:], onehot, reduction="none")
                 lcls = lcls + (bce * self.cls_weight).mean()
-            lobj = lobj + F.binary_cross_entropy_with_logits(p[..., 4], tobj) * level_w[level]
+            obj_logits = p[..., 4]
+            if has_det is not None and not bool(has_det.all()):
+                obj_logits, tobj = obj_logits[has_det], tobj[has_det]
+            if obj_logits.numel():
+                lobj = lobj + F.binary_cross_entropy_with_logits(obj_logits, tobj) * level_w[level]
         return {
             "box": lbox * float(cfg["box"]),
             "obj": lobj * float(cfg["obj"]),
@@ -159,7 +169,8 @@ class MultiTaskLoss(nn.Module):
         """``batch`` holds ``boxes``/``classes`` lists and ``drivable``/``lane`` tensors."""
         alpha, beta = float(self.cfg["alpha"]), float(self.cfg["beta"])
         det_terms = (
-            self.detection_loss(out["det"], batch["boxes"], batch["classes"])
+            self.detection_loss(out["det"], batch["boxes"], batch["classes"],
+                                batch.get("has_det"))
             if "det" in out
             else {}
         )

@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
         [[96, 72], [72, 150], [190, 140]],
     ],
     "anchor_kmeans": False,
+    # Data side (read by mtl_perception.training.data.BDDDataset): lane mask width at
+    # 1280 px wide, and AugmentConfig fields for training-time augmentation.
+    "lane_width_px": 8.0,
+    "augment": {},
     "loss": {
         "alpha": 1.0,
         "beta": 1.0,

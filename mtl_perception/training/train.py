@@ -45,10 +45,25 @@ CSV_FIELDS = [
 ]
 
 
-def _label_arrays(ds: Dataset, limit: int = 5000) -> tuple[np.ndarray, np.ndarray]:
-    """All training boxes' (w, h) and classes; uses the dataset's label index when it has one."""
-    if hasattr(ds, "label_arrays"):
-        return ds.label_arrays()
+def _unwrap(ds: Any) -> tuple[Any, list[int] | None]:
+    """(underlying dataset, subset indices or None) through torch Subsets."""
+    idx: list[int] | None = None
+    while isinstance(ds, torch.utils.data.Subset):
+        idx = [int(ds.indices[i]) for i in (idx if idx is not None else range(len(ds)))]
+        ds = ds.dataset
+    return ds, idx
+
+
+def _label_arrays(ds: Any, need_classes: bool, limit: int = 5000) -> tuple[np.ndarray,
+                                                                              np.ndarray]:
+    """Training boxes' (w, h) for k-means and their classes for class-balanced weights.
+
+    Uses the dataset's label index (``box_sizes``/``class_counts``) when it has one, so no
+    image is decoded; otherwise reads up to ``limit`` samples.
+    """
+    base, idx = _unwrap(ds)
+    if idx is None and hasattr(base, "box_sizes") and not need_classes:
+        return np.asarray(base.box_sizes(), np.float32).reshape(-1, 2), np.zeros(0, np.int64)
     whs, classes = [], []
     for i in range(min(len(ds), limit)):
         s = ds[i]
@@ -123,8 +138,10 @@ class Trainer:
         self.loader_gen = torch.Generator()
         self.loader.generator = self.loader_gen
 
-        wh, cls = _label_arrays(train_data) if ckpt is None else (None, None)
-        if ckpt is None and recipe["anchor_kmeans"] and "detection" in recipe["tasks"]:
+        need_cls = bool(recipe["loss"]["class_balanced"]) and ckpt is None
+        need_wh = bool(recipe["anchor_kmeans"]) and ckpt is None
+        wh, cls = _label_arrays(train_data, need_cls) if need_cls or need_wh else (None, None)
+        if need_wh and "detection" in recipe["tasks"]:
             anchors = kmeans_anchors(wh, seed=self.seed)
             recipe["anchors"] = anchors.round(2).tolist()
             if self.info.is_main:
@@ -204,6 +221,8 @@ class Trainer:
             "drivable": torch.as_tensor(batch["drivable"]).to(dev),
             "lane": torch.as_tensor(batch["lane"]).to(dev),
         }
+        if "has_det" in batch:
+            target["has_det"] = torch.as_tensor(batch["has_det"]).bool().to(dev)
         with_seg = self.phase == 1
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self.use_amp):
             out = self.ddp(preprocess(images), with_seg=with_seg)
@@ -224,6 +243,9 @@ class Trainer:
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self._set_train_mode()
         self.loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        base, _ = _unwrap(self.train_data)
+        if hasattr(base, "set_epoch"):
+            base.set_epoch(epoch)  # augmentation varies per epoch, reproducibly
         self.loader_gen.manual_seed(self.seed * 100003 + epoch)
         sums: dict[str, float] = defaultdict(float)
         n = 0
