@@ -1,0 +1,328 @@
+"""``mtl-quantize``: explicit INT8 (a QDQ ONNX model) from real calibration frames, measured.
+
+    mtl-quantize --model model.onnx --calib DIR_OR_BAG --out model.int8.onnx \
+        [--eval-data BDD_ROOT] [--report report.json]
+
+The QDQ model runs in ONNX Runtime here and is consumed by TensorRT as explicit-precision
+INT8 on a Jetson (``--target tensorrt``: symmetric int8 activations, zero points 0, as
+TensorRT requires). The in-graph decode tail (box decoding, sigmoid, argmax) always stays in
+float: quantizing pixel coordinates to 8 bits would move boxes by pixels. The last
+convolution before each output (detection head and segmentation logits) stays float too
+unless ``--quantize-heads`` is given (see docs/deployment.md for the measured effect).
+The JSON report holds the accuracy delta against FP32 on a labelled split (detection mAP50,
+drivable mIoU, lane IoU, in points), the latency of both models measured side by side in
+one process, and the size ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from mtl_perception.inference.engine_cache import atomic_write_text
+from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
+from mtl_perception.inference.trt_onnx import read_model_spec
+
+from .calibration import calibration_batches
+
+LOG = logging.getLogger("mtl-quantize")
+QUANT_KEY = "mtl_perception.quantization"
+TARGETS = ("tensorrt", "cpu")
+
+
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    out: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            out.setdefault(name, []).append(node)
+    return out
+
+
+def head_convs(graph: onnx.GraphProto) -> list[str]:
+    """The last Conv on every path into a graph output (detection and segmentation logits)."""
+    producer = {o: n for n in graph.node for o in n.output}
+    found: dict[str, None] = {}
+    stack = [o.name for o in graph.output]
+    seen: set[str] = set()
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.op_type == "Conv":
+            found[node.name] = None
+            continue
+        stack.extend(node.input)
+    return list(found)
+
+
+def downstream_of(graph: onnx.GraphProto, names: Iterable[str]) -> list[str]:
+    """Every node fed (directly or not) by the nodes ``names``, excluding those nodes."""
+    by_name = {n.name: n for n in graph.node}
+    consumers = _consumers(graph)
+    start = set(names)
+    found: dict[str, None] = {}
+    stack = [o for n in start for o in by_name[n].output]
+    while stack:
+        for node in consumers.get(stack.pop(), []):
+            if node.name not in found and node.name not in start:
+                found[node.name] = None
+                stack.extend(node.output)
+    return list(found)
+
+
+def _name_nodes(proto: onnx.ModelProto) -> None:
+    """The quantizer excludes nodes by name, so every node needs a unique one."""
+    used: set[str] = set()
+    for i, node in enumerate(proto.graph.node):
+        if not node.name or node.name in used:
+            node.name = f"{node.op_type}_{i}"
+        used.add(node.name)
+
+
+class FrameReader:
+    """ONNX Runtime CalibrationDataReader over uint8 [1, H, W, 3] calibration frames."""
+
+    def __init__(self, batches: Iterator[np.ndarray], input_name: str) -> None:
+        self._batches = batches
+        self._input = input_name
+        self.count = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        if batch is None:
+            return None
+        self.count += len(batch)
+        return {self._input: batch}
+
+    def rewind(self) -> None:  # part of the reader protocol; one pass is all we use
+        pass
+
+
+def quantize_model(
+    model_in: str | Path,
+    model_out: str | Path,
+    calib: str | Path,
+    frames: int = 100,
+    every: int = 1,
+    quantize_heads: bool = False,
+    target: str = "tensorrt",
+    method: str = "minmax",
+    topic: str | None = None,
+) -> dict[str, Any]:
+    """Write a QDQ INT8 copy of ``model_in``; returns what was done (for the report)."""
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}")
+    spec = read_model_spec(model_in)
+    proto = onnx.load(str(model_in))
+    _name_nodes(proto)
+    heads = head_convs(proto.graph)
+    keep_float = downstream_of(proto.graph, heads) + ([] if quantize_heads else heads)
+    hw = (spec.input_height, spec.input_width)
+    batches = calibration_batches(calib, hw, 1, frames, every, spec.pad_value, topic)
+    reader = FrameReader(batches, spec.input_name)
+    CalibrationDataReader.register(FrameReader)
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    symmetric = target == "tensorrt"
+    with tempfile.TemporaryDirectory() as tmp:
+        named = Path(tmp) / "named.onnx"
+        onnx.save(proto, str(named))
+        start = time.monotonic()
+        quantize_static(
+            str(named),
+            str(model_out),
+            reader,  # type: ignore[arg-type]
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=keep_float,
+            calibrate_method=methods[method],
+            # TensorRT dequantizes only int8: int32 bias Q/DQ would not parse, so biases stay
+            # float for the tensorrt target (TensorRT folds them into the int8 conv itself).
+            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                           "QuantizeBias": not symmetric},
+        )
+    info = {
+        "target": target,
+        "calibration_frames": reader.count,
+        "calibration_method": method,
+        "heads_float": not quantize_heads,
+        "head_convs": heads,
+        "float_nodes": len(keep_float),
+        "seconds": round(time.monotonic() - start, 1),
+    }
+    out = onnx.load(str(model_out))
+    props = {p.key: p.value for p in out.metadata_props}
+    props[METADATA_KEY] = spec.to_json()
+    props[QUANT_KEY] = json.dumps(info, sort_keys=True)
+    del out.metadata_props[:]
+    onnx.helper.set_model_props(out, props)
+    onnx.save(out, str(model_out))
+    return info
+
+
+def evaluate_onnx(
+    path: str | Path, data_root: str | Path, split: str = "val", limit: int | None = None
+) -> dict[str, Any]:
+    """Metrics of an exported model on a labelled BDD-layout split (mtl-eval's protocol)."""
+    import onnxruntime as ort
+    import torch
+
+    from .data.dataset import BddDataset
+    from .evaluate import nms_per_image
+    from .metrics import (
+        ConfusionMatrix,
+        DetectionRecords,
+        detection_metrics,
+        drivable_metrics,
+        lane_metrics,
+    )
+
+    spec = read_model_spec(path)
+    data = BddDataset(data_root, split, input_size=(spec.input_height, spec.input_width),
+                      classes=list(spec.detection_classes),
+                      drivable_classes=len(spec.drivable_classes), max_items=limit)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [spec.boxes_output, spec.scores_output, spec.drivable_output, spec.lane_output]
+    records = DetectionRecords(list(spec.detection_classes))
+    drv, lane = ConfusionMatrix(len(spec.drivable_classes)), ConfusionMatrix(2)
+    for i in range(len(data)):
+        item = data[i]
+        boxes, scores, drivable, lanes = sess.run(names, {spec.input_name: item["image"][None]})
+        b, s, c = nms_per_image(torch.from_numpy(boxes[0]), torch.from_numpy(scores[0]),
+                                0.001, 0.6, 300)
+        records.add(np.asarray(item["boxes"]), np.asarray(item["classes"]), b.numpy(),
+                    s.numpy(), c.numpy())
+        drv.update(drivable[0], item["drivable"])
+        lane.update(lanes[0], item["lane"])
+    return {"n_images": len(data), "detection": detection_metrics(records, 300),
+            "drivable": drivable_metrics(drv), "lane": lane_metrics(lane)}
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """The three numbers the report compares, in points (0-100)."""
+    det = metrics["detection"]["classes"]
+
+    def pts(v: float | None) -> float:
+        return round(100.0 * float(v or 0.0), 2)
+
+    return {"map50": pts(det.get("map50")),
+            "drivable_miou": pts(metrics["drivable"].get("miou_binary_yolop")),
+            "lane_iou": pts(metrics["lane"].get("iou"))}
+
+
+def side_by_side_latency(
+    paths: dict[str, Path], frame: np.ndarray, runs: int = 30, warmup: int = 3,
+    threads: int = 0,
+) -> dict[str, dict[str, float]]:
+    """p50/p90 latency (ms) of several models, alternating runs so they share the CPU's state."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sessions = {k: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+                for k, p in paths.items()}
+    feeds = {k: {s.get_inputs()[0].name: frame[None]} for k, s in sessions.items()}
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for i in range(warmup + runs):
+        for k, sess in sessions.items():
+            start = time.perf_counter()
+            sess.run(None, feeds[k])
+            if i >= warmup:
+                times[k].append((time.perf_counter() - start) * 1000.0)
+    return {k: {"p50_ms": round(float(np.percentile(v, 50)), 2),
+                "p90_ms": round(float(np.percentile(v, 90)), 2)} for k, v in times.items()}
+
+
+def build_report(
+    fp32: Path, int8: Path, info: dict[str, Any], calib: str | Path,
+    eval_data: str | Path | None, eval_split: str, eval_limit: int | None, runs: int,
+) -> dict[str, Any]:
+    """Accuracy delta (if labelled data), speed ratio and size ratio of INT8 vs FP32."""
+    spec: ModelSpec = read_model_spec(fp32)
+    frame = next(calibration_batches(calib, (spec.input_height, spec.input_width), 1,
+                                     pad_value=spec.pad_value))[0]
+    latency = side_by_side_latency({"fp32": fp32, "int8": int8}, frame, runs)
+    report: dict[str, Any] = {
+        "models": {"fp32": str(fp32), "int8": str(int8)},
+        "input": [spec.input_height, spec.input_width],
+        "quantization": info,
+        "latency": latency,
+        "speed_ratio": round(latency["fp32"]["p50_ms"] / latency["int8"]["p50_ms"], 3),
+        "size_ratio": round(int8.stat().st_size / fp32.stat().st_size, 3),
+        "sizes_mb": {"fp32": round(fp32.stat().st_size / 1e6, 2),
+                     "int8": round(int8.stat().st_size / 1e6, 2)},
+    }
+    if eval_data:
+        a = headline(evaluate_onnx(fp32, eval_data, eval_split, eval_limit))
+        b = headline(evaluate_onnx(int8, eval_data, eval_split, eval_limit))
+        report["accuracy"] = {"split": f"{eval_data}:{eval_split}", "fp32": a, "int8": b,
+                              "delta_points": {k: round(b[k] - a[k], 2) for k in a}}
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mtl-quantize", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, type=Path, help="FP32 ONNX from mtl-export")
+    parser.add_argument("--calib", required=True, help="image folder or rosbag2 bag")
+    parser.add_argument("--calib-topic", help="image topic in the bag (default: busiest)")
+    parser.add_argument("--calib-frames", type=int, default=100)
+    parser.add_argument("--calib-every", type=int, default=1, help="use every n-th frame")
+    parser.add_argument("--method", choices=("minmax", "entropy", "percentile"),
+                        default="minmax", help="ONNX Runtime calibration method")
+    parser.add_argument("--target", choices=TARGETS, default="tensorrt",
+                        help="tensorrt: symmetric int8 (TensorRT-consumable, default); "
+                             "cpu: asymmetric uint8 activations (ONNX Runtime's fastest)")
+    parser.add_argument("--quantize-heads", action="store_true",
+                        help="also quantize the last conv before each output")
+    parser.add_argument("--out", required=True, type=Path, help="output QDQ .onnx")
+    parser.add_argument("--eval-data", help="labelled BDD-layout root for the accuracy delta")
+    parser.add_argument("--eval-split", default="val")
+    parser.add_argument("--eval-limit", type=int, help="evaluate on the first N images")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per model")
+    parser.add_argument("--report", type=Path, help="also write the JSON report here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    from .calibration import CalibrationError
+
+    try:
+        info = quantize_model(args.model, args.out, args.calib, args.calib_frames,
+                              args.calib_every, args.quantize_heads, args.target, args.method,
+                              args.calib_topic)
+        LOG.info("wrote %s (%d calibration frames, %.0f s)", args.out,
+                 info["calibration_frames"], info["seconds"])
+        report = build_report(args.model, args.out, info, args.calib, args.eval_data,
+                              args.eval_split, args.eval_limit, args.runs)
+    except (CalibrationError, OSError, ValueError) as exc:
+        print(f"mtl-quantize: {exc}", file=sys.stderr)
+        return 1
+    text = json.dumps(report, indent=2)
+    if args.report:
+        atomic_write_text(args.report, text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

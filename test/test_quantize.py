@@ -1,0 +1,109 @@
+"""mtl-quantize: a QDQ model TensorRT can consume, that ONNX Runtime runs, and its report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import numpy_helper
+
+from mtl_perception.inference.trt_onnx import read_model_spec
+from mtl_perception.training import export, quantize, synth
+from mtl_perception.training.model import build_model
+
+TINY = {
+    "name": "tiny_q",
+    "backbone": {"name": "mobilenetv2", "pretrained": False},
+    "input_size": [64, 96],
+    "classes": ["vehicle", "pedestrian"],
+    "neck": {"channels": 16, "repeats": 1},
+    "det_head": {"channels": 16, "convs": 1},
+    "seg_head": {"channels": 8, "low_level_channels": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("q")
+    torch.manual_seed(0)
+    fp32 = root / "m.onnx"
+    export.export_model(build_model(TINY), fp32)
+    data = root / "synth"
+    assert synth.main(["--out", str(data), "--train", "6", "--val", "3",
+                       "--width", "192", "--height", "128"]) == 0
+    int8 = root / "m.int8.onnx"
+    report = root / "report.json"
+    code = quantize.main(["--model", str(fp32), "--calib", str(data / "images/100k/train"),
+                          "--out", str(int8), "--eval-data", str(data), "--runs", "2",
+                          "--report", str(report)])
+    assert code == 0
+    return {"fp32": fp32, "int8": int8, "report": report}
+
+
+def test_int8_model_is_explicit_qdq_with_zero_points_zero(setup: dict[str, Path]) -> None:
+    proto = onnx.load(str(setup["int8"]))
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    inits = {i.name: i for i in proto.graph.initializer}
+    qnodes = [n for n in proto.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    for node in qnodes:
+        zp = numpy_helper.to_array(inits[node.input[2]])
+        assert zp.dtype == np.int8 and not zp.any(), f"{node.name}: TensorRT needs int8 zp 0"
+    opset = {o.domain or "ai.onnx": o.version for o in proto.opset_import}["ai.onnx"]
+    assert 13 <= opset <= 17  # per-channel Q/DQ needs 13; TensorRT 8.5 parses up to 17
+
+
+def test_decode_tail_and_heads_stay_float(setup: dict[str, Path]) -> None:
+    proto = onnx.load(str(setup["int8"]))
+    heads = quantize.head_convs(proto.graph)
+    assert len(heads) == 5  # three detection levels, drivable and lane logits
+    tail = set(quantize.downstream_of(proto.graph, heads))
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    fed_by_dq = [
+        n.name
+        for n in proto.graph.node
+        if n.name in tail
+        and any(producer.get(i) and producer[i].op_type == "DequantizeLinear" for i in n.input)
+    ]
+    assert len(tail) > 20 and not fed_by_dq  # boxes/scores/argmax computed from float tensors
+    for n in proto.graph.node:
+        if n.name in heads:  # float weights: the heads' Conv weights are not dequantized
+            assert producer.get(n.input[1]) is None
+
+
+def test_onnx_runtime_runs_it_and_spec_survives(setup: dict[str, Path]) -> None:
+    spec = read_model_spec(setup["int8"])
+    assert spec == read_model_spec(setup["fp32"])
+    props = {p.key: p.value for p in onnx.load(str(setup["int8"])).metadata_props}
+    assert json.loads(props[quantize.QUANT_KEY])["calibration_frames"] == 6
+    sess = ort.InferenceSession(str(setup["int8"]), providers=["CPUExecutionProvider"])
+    frame = np.full((1, 64, 96, 3), 114, np.uint8)
+    boxes, scores, drivable, lane = sess.run(None, {"image": frame})
+    assert boxes.dtype == np.float32 and drivable.dtype == np.uint8
+    assert drivable.shape == lane.shape == (1, 64, 96)
+    assert np.isfinite(boxes).all() and (scores >= 0).all() and (scores <= 1).all()
+
+
+def test_report_has_accuracy_speed_and_size(setup: dict[str, Path]) -> None:
+    report = json.loads(setup["report"].read_text())
+    assert set(report["accuracy"]["delta_points"]) == {"map50", "drivable_miou", "lane_iou"}
+    fp32, int8 = report["accuracy"]["fp32"], report["accuracy"]["int8"]
+    for k, delta in report["accuracy"]["delta_points"].items():
+        assert delta == pytest.approx(int8[k] - fp32[k], abs=0.011)
+    assert report["latency"]["fp32"]["p50_ms"] > 0 and report["latency"]["int8"]["p50_ms"] > 0
+    assert report["speed_ratio"] == pytest.approx(
+        report["latency"]["fp32"]["p50_ms"] / report["latency"]["int8"]["p50_ms"], rel=0.01)
+    assert 0 < report["size_ratio"] < 1
+    assert report["quantization"]["heads_float"] is True
+
+
+def test_empty_calibration_source_is_an_error(tmp_path: Path, setup: dict[str, Path],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code = quantize.main(["--model", str(setup["fp32"]), "--calib", str(tmp_path),
+                          "--out", str(tmp_path / "x.onnx")])
+    assert code == 1 and "holds no" in capsys.readouterr().err
