@@ -161,3 +161,31 @@ def test_kmeans_anchors_recover_clusters() -> None:
     for c in centres:
         assert np.min(np.abs(found - c).max(axis=1) / c.max()) < 0.1
     assert anchor_recall(wh, anchors) == 1.0
+
+
+def test_effective_number_weights_by_hand() -> None:
+    from mtl_perception.training.losses import effective_number_weights
+
+    beta = 0.9
+    w = effective_number_weights([1, 10, 0], beta)
+    raw = np.array([(1 - beta) / (1 - beta**1), (1 - beta) / (1 - beta**10)])
+    assert w[2] == 0.0
+    np.testing.assert_allclose(w[:2], raw * 2 / raw.sum(), rtol=1e-6)
+    assert w[0] > w[1]  # the rare class weighs more
+
+
+def test_iou_losses_and_tversky() -> None:
+    from mtl_perception.training.losses import bbox_iou_xywh, tversky_loss
+
+    a = torch.tensor([[5.0, 5.0, 4.0, 2.0], [0.0, 0.0, 2.0, 2.0]])
+    b = torch.tensor([[5.0, 5.0, 4.0, 2.0], [4.0, 0.0, 2.0, 2.0]])
+    for kind in ("iou", "giou", "diou", "ciou"):
+        v = bbox_iou_xywh(a, b, kind)
+        assert v[0] == pytest.approx(1.0, abs=1e-5)
+    assert bbox_iou_xywh(a, b, "iou")[1] == 0
+    # Disjoint boxes 2 apart: enclosing box 6x2 = 12, union 8 -> GIoU = -(12-8)/12.
+    assert bbox_iou_xywh(a, b, "giou")[1].item() == pytest.approx(-1 / 3, abs=1e-5)
+    target = torch.tensor([[[0, 1], [1, 255]]])
+    perfect = torch.stack([(target != 1) * 20.0 - 10, (target == 1) * 20.0 - 10], 1).float()
+    assert tversky_loss(perfect, target, 0.3, 0.7).item() < 1e-3
+    assert tversky_loss(-perfect, target, 0.3, 0.7).item() > 0.5
