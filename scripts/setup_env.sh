@@ -41,4 +41,10 @@ else
 fi
 
 "$ROOT/scripts/build_vision_msgs.sh" "$VENV"
+# mypy checks the TensorRT code against tensorrt-stubs, whose releases contain a few lines that
+# are not valid Python; keep a fixed copy in typings/ (ignored by git), regenerated when missing.
+if [[ ! -f typings/tensorrt_bindings/tensorrt.pyi ]]; then
+  step "preparing tensorrt type stubs for mypy"
+  "$VENV/bin/python" typings/regen_tensorrt_stubs.py >/dev/null
+fi
 step "done ($VENV)"
