@@ -83,13 +83,13 @@ class PlayStats:
 
 def schedule(
     messages: Iterable[tuple[str, str, int, bytes]], rate: float
-) -> Iterator[tuple[float, str, str, bytes]]:
-    """(seconds after start, topic, type, data): recorded log-time gaps divided by ``rate``."""
+) -> Iterator[tuple[float, str, int, bytes]]:
+    """(seconds after start, topic, log time ns, data): recorded gaps divided by ``rate``."""
     first: int | None = None
-    for topic, msgtype, log_ns, data in messages:
+    for topic, _, log_ns, data in messages:
         if first is None:
             first = log_ns
-        yield (log_ns - first) / 1e9 / rate, topic, msgtype, data
+        yield (log_ns - first) / 1e9 / rate, topic, log_ns, data
 
 
 class Player:
@@ -150,16 +150,20 @@ class Player:
             executor.spin_once(timeout_sec=0.05)
         return False
 
-    def play_once(self, rate: float, executor: Any, stats: PlayStats) -> None:
+    def play_once(self, rate: float, executor: Any, stats: PlayStats,
+                  timing_log: Any = None) -> None:
+        """One pass; ``timing_log`` (a text file) gets 'topic log_ns wall_ns' per publish."""
         start = time.perf_counter()
         names = [t.name for t in self.topics]
-        for offset, topic, _, data in schedule(bagio.read_raw(self.bag, names), rate):
+        for offset, topic, log_ns, data in schedule(bagio.read_raw(self.bag, names), rate):
             delay = start + offset - time.perf_counter()
             while delay > 0:
                 executor.spin_once(timeout_sec=min(delay, 0.05))
                 delay = start + offset - time.perf_counter()
             stats.late_ms_max = max(stats.late_ms_max, -delay * 1e3)
             self.publishers[topic].publish(data)
+            if timing_log is not None:
+                timing_log.write(f"{topic} {log_ns} {time.time_ns()}\n")
             stats.published += 1
             stats.per_topic[topic] = stats.per_topic.get(topic, 0) + 1
         stats.loops += 1
@@ -181,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-delay", type=float, default=0.0, metavar="SECONDS")
     p.add_argument("--linger", type=float, default=0.5, metavar="SECONDS",
                    help="keep the publishers alive this long after the last message")
+    p.add_argument("--timing-log", type=Path, default=None,
+                   help="write 'topic log_time_ns publish_wall_ns' per message (latency tools)")
     p.add_argument("--node-name", default="mtl_play")
     return p
 
@@ -217,10 +223,15 @@ def main(argv: list[str] | None = None) -> int:
             end = time.monotonic() + args.start_delay
             while time.monotonic() < end:
                 executor.spin_once(timeout_sec=0.05)
-            while True:
-                player.play_once(args.rate, executor, stats)
-                if not args.loop:
-                    break
+            timing_log = open(args.timing_log, "w") if args.timing_log else None  # noqa: SIM115
+            try:
+                while True:
+                    player.play_once(args.rate, executor, stats, timing_log)
+                    if not args.loop:
+                        break
+            finally:
+                if timing_log is not None:
+                    timing_log.close()
             # Let the last messages leave before the participant goes away.
             end = time.monotonic() + args.linger
             while time.monotonic() < end:

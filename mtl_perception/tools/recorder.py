@@ -2,7 +2,7 @@
 
 Why: the demo (and anyone without rosbag2) needs the node's real DDS outputs on disk and in
 memory: serialized messages go to a rosbag2 bag unchanged, and each message's arrival time is
-kept so the end-to-end latency (input arrival -> output arrival, same clock) can be measured.
+kept (wall clock) so the end-to-end latency against mtl-play's publish log can be measured.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Received:
     topic: str
     msgtype: str
     data: bytes
-    arrival: float  # time.perf_counter() in this process
+    arrival: float  # time.time(): wall clock, comparable with other processes' logs
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Recorder:
             rclpy.try_shutdown(context=context)
 
     def _store(self, topic: str, msgtype: str, data: bytes) -> None:
-        arrival = time.perf_counter()
+        arrival = time.time()
         with self._lock:
             self.recording.messages.append(Received(topic, msgtype, bytes(data), arrival))
 
