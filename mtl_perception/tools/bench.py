@@ -139,14 +139,15 @@ def _plot_latency(results: dict[str, dict[str, dict[str, float]]], resolutions: 
     fig, ax = plt.subplots(figsize=(7, 4))
     pixels = [hw(r)[0] * hw(r)[1] / 1e6 for r in resolutions]
     for backbone, cells in results.items():
-        ax.plot(pixels, [cells[r]["p50"] for r in resolutions], "o-",
-                label=f"{backbone} p50 ({backend})")
+        (line,) = ax.plot(pixels, [cells[r]["p50"] for r in resolutions], "o-",
+                          label=f"{backbone} p50 ({backend})")
         ax.fill_between(pixels, [cells[r]["p50"] for r in resolutions],
-                        [cells[r]["p99"] for r in resolutions], alpha=0.2)
+                        [cells[r]["p99"] for r in resolutions], alpha=0.2,
+                        color=line.get_color())
         paper = PAPER_TABLE_III.get(backbone, {})
         known = [(x, paper[r]) for x, r in zip(pixels, resolutions, strict=True) if r in paper]
         if known:
-            ax.plot(*zip(*known, strict=True), "x--",
+            ax.plot(*zip(*known, strict=True), "x--", color=line.get_color(), alpha=0.6,
                     label=f"{backbone} paper (Xavier NX, TensorRT)")
     ax.set_xlabel("input megapixels")
     ax.set_ylabel("latency ms (band: p50..p99)")
