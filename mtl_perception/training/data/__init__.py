@@ -1,4 +1,10 @@
-"""Training data: BDD100K's official layout (real or synthetic), augmentation, lane masks."""
+"""Training data: BDD100K's official layout (real or synthetic), augmentation, lane masks.
+
+The torch-based dataset classes load lazily, so label parsing and lane rasterization serve the
+torch-free tools (offline scoring, the demo) without pulling torch into their process.
+"""
+
+from typing import Any
 
 from mtl_perception.training.data.augment import Augment, AugmentConfig, apply_affine, hflip
 from mtl_perception.training.data.bdd import (
@@ -11,7 +17,6 @@ from mtl_perception.training.data.bdd import (
     remap_drivable,
     resolve_classes,
 )
-from mtl_perception.training.data.dataset import BDDDataset, BddDataset, bdd_paths, collate
 from mtl_perception.training.data.lanes import poly2d_points, rasterize_lanes, scaled_lane_width
 
 __all__ = [
@@ -35,3 +40,13 @@ __all__ = [
     "resolve_classes",
     "scaled_lane_width",
 ]
+
+_TORCH_NAMES = frozenset({"BDDDataset", "BddDataset", "bdd_paths", "collate"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        from mtl_perception.training.data import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
