@@ -66,3 +66,14 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def agree(flag: bool, info: DistInfo) -> bool:
+    """Rank 0's decision, on every rank (e.g. 'stop now'), so no rank is left waiting."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.int64)
+    if info.device.type == "cuda":
+        t = t.to(info.device)
+    dist.broadcast(t, src=0)
+    return bool(t.item())

@@ -11,7 +11,7 @@ class ConvBNAct(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, k: int = 3, stride: int = 1, groups: int = 1):
         super().__init__(
             nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03),
+            nn.BatchNorm2d(c_out, eps=1e-3),
             nn.SiLU(inplace=True),
         )
 
@@ -23,7 +23,7 @@ class SeparableConvBNAct(nn.Sequential):
         super().__init__(
             nn.Conv2d(c_in, c_in, 3, 1, 1, groups=c_in, bias=False),
             nn.Conv2d(c_in, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03),
+            nn.BatchNorm2d(c_out, eps=1e-3),
             nn.SiLU(inplace=True),
         )
 

@@ -321,9 +321,12 @@ class Trainer:
         except Exception as exc:  # a plot must never kill a long run
             LOG.warning("could not plot curves: %s", exc)
 
-    def fit(self, max_epochs: int | None = None) -> dict[str, Any]:
-        """Train from ``start_epoch`` to the end of phase 2 (or ``max_epochs`` total)."""
+    def fit(self, max_epochs: int | None = None, max_minutes: float | None = None
+            ) -> dict[str, Any]:
+        """Train from ``start_epoch`` to the end of phase 2 (or ``max_epochs`` total, or the
+        first epoch end past ``max_minutes``; ``--resume`` continues from there)."""
         total = self.e1 + self.e2
+        t_start = time.time()
         stop = total if max_epochs is None else min(total, max_epochs)
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -356,6 +359,12 @@ class Trainer:
                     f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float)
                 ))
             D.barrier(self.info)
+            over = max_minutes is not None and time.time() - t_start > 60 * max_minutes
+            if D.agree(over, self.info):
+                if self.info.is_main and done < stop:
+                    LOG.info("time budget of %.1f min used after epoch %d; stopping", max_minutes,
+                             done)
+                break
         return {"best_fitness": self.best, "metrics": last_metrics, "out": str(self.out)}
 
 
@@ -385,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after the first epoch that ends past this wall-clock budget")
     return p
 
 
@@ -431,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                 else trainer.e1
             trainer.e2 = int(recipe["train"]["epochs_phase2"]) if args.epochs_phase2 is not None \
                 else trainer.e2
-        result = trainer.fit()
+        result = trainer.fit(max_minutes=args.max_minutes)
     except (RecipeError, DataError, CheckpointError) as exc:
         print(f"mtl-train: {exc}", file=sys.stderr)
         D.cleanup()
