@@ -99,9 +99,10 @@ def evaluate_model(
         "n_images": n_images,
         "protocol": {"conf_threshold": conf, "nms_iou": iou, "max_detections": max_det},
     }
-    result["detection"] = detection_metrics(records, max_det) if model.det_head else None
-    result["drivable"] = drivable_metrics(drv) if model.drivable_head else None
-    result["lane"] = lane_metric_values(lane) if model.lane_head else None
+    has_det = model.det_head is not None
+    result["detection"] = detection_metrics(records, max_det) if has_det else None
+    result["drivable"] = drivable_metrics(drv) if model.drivable_head is not None else None
+    result["lane"] = lane_metric_values(lane) if model.lane_head is not None else None
     return result
 
 

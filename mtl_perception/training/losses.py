@@ -125,7 +125,9 @@ class MultiTaskLoss(nn.Module):
                 iou = bbox_iou_xywh(torch.cat([pxy, pwh], 1), t.box, cfg["box_loss"])
                 lbox = lbox + (1.0 - iou).mean()
                 n_box_levels += 1
-                tobj[t.image, t.anchor, t.gy, t.gx] = iou.detach().clamp(0).to(tobj.dtype)
+                r = float(cfg["obj_iou_ratio"])
+                target_obj = (1.0 - r) + r * iou.detach().clamp(0)
+                tobj[t.image, t.anchor, t.gy, t.gx] = target_obj.to(tobj.dtype)
                 onehot = F.one_hot(t.cls, self.num_classes).float()
                 bce = F.binary_cross_entropy_with_logits(ps[:, 5:], onehot, reduction="none")
                 lcls = lcls + (bce * self.cls_weight).mean()

@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
         "obj": 1.0,
         "cls": 0.5,
         "obj_level_weights": [4.0, 1.0, 0.4],
+        # Objectness target of a positive = (1 - r) + r * IoU(prediction, box): r = 1 ranks by
+        # localization quality; a smaller r lifts small, hard-to-fit objects sooner.
+        "obj_iou_ratio": 1.0,
         "anchor_ratio_max": 4.0,
         "lane_overlap": "tversky",
         "tversky_alpha": 0.3,
