@@ -42,13 +42,18 @@ def _cached_weights(weights: Any) -> Any | None:
 class MobileNetV2Features(nn.Module):
     """MobileNetV2 ``features`` split at strides 4/8/16/32 (the final 1x1 1280 conv dropped)."""
 
-    def __init__(self, pretrained: bool) -> None:
+    def __init__(self, pretrained: bool, width_mult: float = 1.0) -> None:
         super().__init__()
-        w = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1
-        weights = _cached_weights(w) if pretrained else None
-        feats = torchvision.models.mobilenet_v2(weights=weights).features
+        weights = None
+        if pretrained and width_mult == 1.0:
+            weights = _cached_weights(torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1)
+        elif pretrained:
+            # torchvision publishes ImageNet weights for the full-width network only.
+            LOG.warning("no ImageNet weights for MobileNetV2 width %.2f; random init", width_mult)
+        net = torchvision.models.mobilenet_v2(weights=weights, width_mult=width_mult)
+        feats = net.features
         self.stages = nn.ModuleList([feats[0:4], feats[4:7], feats[7:14], feats[14:18]])
-        self.out_channels = [24, 32, 96, 320]
+        self.out_channels = [int(feats[i].out_channels) for i in (3, 6, 13, 17)]
         self.pretrained = weights is not None
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -82,10 +87,17 @@ class ResNet50Features(nn.Module):
         return outs
 
 
-def build_backbone(name: str, pretrained: bool = True) -> MobileNetV2Features | ResNet50Features:
-    """Build a backbone returning [C2 (s4), C3 (s8), C4 (s16), C5 (s32)] features."""
+def build_backbone(
+    name: str, pretrained: bool = True, width_mult: float = 1.0
+) -> MobileNetV2Features | ResNet50Features:
+    """Build a backbone returning [C2 (s4), C3 (s8), C4 (s16), C5 (s32)] features.
+
+    ``width_mult`` (MobileNetV2 only) thins every layer, for CPU-sized demo recipes.
+    """
     if name == "mobilenetv2":
-        return MobileNetV2Features(pretrained)
+        return MobileNetV2Features(pretrained, width_mult)
+    if width_mult != 1.0:
+        raise ValueError(f"width_mult applies to mobilenetv2 only, not {name!r}")
     if name == "resnet50":
         return ResNet50Features(pretrained)
     raise ValueError(f"unknown backbone {name!r}")

@@ -47,7 +47,9 @@ class MultiTaskNet(nn.Module):
         )
 
         bb = recipe["backbone"]
-        self.backbone = build_backbone(bb["name"], bool(bb.get("pretrained", True)))
+        self.backbone = build_backbone(
+            bb["name"], bool(bb.get("pretrained", True)), float(bb.get("width_mult", 1.0))
+        )
         c2, c3, c4, c5 = self.backbone.out_channels
         width = int(recipe["neck"]["channels"])
         self.neck = BiFPN(

@@ -145,6 +145,14 @@ def validate_recipe(recipe: dict[str, Any]) -> None:
     """Raise :class:`RecipeError` with a one-line reason for the first bad value."""
     bb = recipe["backbone"]
     _require(bb.get("name") in BACKBONES, f"backbone.name must be one of {BACKBONES}")
+    width = bb.get("width_mult", 1.0)
+    _require(
+        isinstance(width, int | float) and 0.1 <= width <= 2.0,
+        f"backbone.width_mult must be a number in [0.1, 2.0]; got {width!r}",
+    )
+    _require(
+        width == 1.0 or bb["name"] == "mobilenetv2", "backbone.width_mult applies to mobilenetv2"
+    )
     size = recipe["input_size"]
     _require(
         isinstance(size, list | tuple)
