@@ -77,17 +77,20 @@ def best_class(
     return pick.astype(np.int64), scores[np.arange(len(scores)), pick]
 
 
-def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box against many."""
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray, areas: np.ndarray | None = None,
+                    area: float | None = None) -> np.ndarray:
+    """IoU of one xyxy box against many (areas may be passed in when already known)."""
     ix1 = np.maximum(box[0], boxes[:, 0])
     iy1 = np.maximum(box[1], boxes[:, 1])
     ix2 = np.minimum(box[2], boxes[:, 2])
     iy2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    inter = np.maximum(ix2 - ix1, 0.0) * np.maximum(iy2 - iy1, 0.0)
+    if area is None:
+        area = (box[2] - box[0]) * (box[3] - box[1])
+    if areas is None:
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = np.maximum(area + areas - inter, 1e-12)
+    return inter / union
 
 
 def nms(
@@ -103,15 +106,18 @@ def nms(
     order = np.argsort(-scores, kind="stable")
     span = float(np.abs(boxes).max()) + 1.0
     shifted = boxes.astype(np.float64) + (class_ids.astype(np.float64) * 2 * span)[:, None]
+    shifted = shifted[order]  # work in score order: contiguous slices, no gathers
+    areas = (shifted[:, 2] - shifted[:, 0]) * (shifted[:, 3] - shifted[:, 1])
+    alive = np.arange(len(order))
     keep: list[int] = []
-    while order.size and len(keep) < max_det:
-        first = order[0]
-        keep.append(int(first))
-        rest = order[1:]
+    while alive.size and len(keep) < max_det:
+        first = alive[0]
+        keep.append(int(order[first]))
+        rest = alive[1:]
         if rest.size == 0:
             break
-        overlap = iou_one_to_many(shifted[first], shifted[rest])
-        order = rest[overlap <= iou]
+        overlap = iou_one_to_many(shifted[first], shifted[rest], areas[rest], areas[first])
+        alive = rest[overlap <= iou]
     return np.asarray(keep, dtype=np.int64)
 
 
