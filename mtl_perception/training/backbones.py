@@ -39,7 +39,21 @@ def _cached_weights(weights: Any) -> Any | None:
     return None
 
 
-class MobileNetV2Features(nn.Module):
+class _StagedFeatures(nn.Module):
+    """Runs ``self.stages`` in order and returns every stage's output (one per stride)."""
+
+    stages: nn.ModuleList
+    out_channels: list[int]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+
+class MobileNetV2Features(_StagedFeatures):
     """MobileNetV2 ``features`` split at strides 4/8/16/32 (the final 1x1 1280 conv dropped)."""
 
     def __init__(self, pretrained: bool, width_mult: float = 1.0) -> None:
@@ -56,15 +70,8 @@ class MobileNetV2Features(nn.Module):
         self.out_channels = [int(feats[i].out_channels) for i in (3, 6, 13, 17)]
         self.pretrained = weights is not None
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
 
-
-class ResNet50Features(nn.Module):
+class ResNet50Features(_StagedFeatures):
     """ResNet50 stem + layer1..layer4 (strides 4/8/16/32), classifier dropped."""
 
     def __init__(self, pretrained: bool) -> None:
@@ -78,13 +85,6 @@ class ResNet50Features(nn.Module):
         )
         self.out_channels = [256, 512, 1024, 2048]
         self.pretrained = weights is not None
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
 
 
 def build_backbone(
