@@ -342,8 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # `mtl-bench node -- --rates 30`: the dispatcher may pass "--" on
+        argv = argv[1:]
     args = build_parser().parse_args(argv)
-    command = "mtl-bench node " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "mtl-bench node " + " ".join(argv)
     try:
         result = run_node_benchmark(args)
     except (RuntimeError, OSError) as exc:
