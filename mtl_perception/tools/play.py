@@ -6,9 +6,11 @@ It keeps the recorded timing (scaled by ``--rate``), loops with ``--loop``, rema
 with ``--remap FROM:=TO``, and publishes the serialized bytes as recorded (no decoding, so a
 720p frame costs about a millisecond).
 
-QoS: images go out as camera drivers publish them (``sensor_data``: best effort, keep last
-5, volatile). A best-effort publisher cannot feed a reliable subscription; when one asks for
-reliable, mtl-play says so and ``--qos reliable`` fixes it. Reliable publishers feed both.
+QoS: reliable, keep last 10 by default, because a reliable publisher feeds both reliable and
+best-effort subscriptions (the node's input default is reliable, depth 1: see
+docs/parameters.md for the measurement). ``--qos sensor_data`` publishes as many camera
+drivers do (best effort, keep last 5), to test a subscriber against that; a reliable
+subscription then cannot match, and mtl-play says so.
 
 Set ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` on both sides for large images over Fast DDS.
 """
@@ -101,7 +103,7 @@ class Player:
         bag: Path,
         topic_filter: list[str] | None = None,
         remaps: dict[str, str] | None = None,
-        qos: str = "sensor_data",
+        qos: str = "reliable",
         image_qos_only: bool = True,
     ) -> None:
         self.node = node
@@ -119,7 +121,7 @@ class Player:
         from rclpy.event_handler import PublisherEventCallbacks
 
         for info in self.topics:
-            # Camera-driver QoS for images; everything else (labels, camera info) reliable.
+            # The chosen QoS for images; everything else (labels, camera info) reliable.
             name = qos if (info.msgtype in bagio.IMAGE_TYPES or not image_qos_only) else "reliable"
             out = self.remaps.get(info.name, info.name)
             callbacks = PublisherEventCallbacks(
@@ -177,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true", help="start again at the end, until Ctrl-C")
     p.add_argument("--topics", nargs="+", default=None, help="only these topics")
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO")
-    p.add_argument("--qos", choices=QOS_CHOICES, default="sensor_data",
-                   help="QoS of image topics (others are reliable); default: camera drivers'")
+    p.add_argument("--qos", choices=QOS_CHOICES, default="reliable",
+                   help="QoS of image topics (others are reliable); sensor_data = best effort "
+                   "as many camera drivers publish")
     p.add_argument("--wait-for-subscribers", type=int, default=0, metavar="N",
                    help="start only when each image topic has N subscribers")
     p.add_argument("--wait-timeout", type=float, default=30.0)
