@@ -282,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    if argv[:1] == ["node"]:
+        # Everything after 'node' belongs to bench_node.py; argparse's REMAINDER would try to
+        # read leading options such as --rates itself.
+        args = argparse.Namespace(table="node", rest=argv[1:], out=None)
+    else:
+        args = build_parser().parse_args(argv)
     command = "mtl-bench " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.table == "node":
