@@ -30,7 +30,9 @@ class ParamSpec:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Exported ONNX model (or TensorRT engine) file; required"),
     ParamSpec("backend", "auto", "Inference backend", choices=("auto", "onnxruntime", "tensorrt")),
-    ParamSpec("engine_cache_dir", "", "TensorRT engine cache folder ('' = next to the model)"),
+    ParamSpec("engine_cache_dir", "",
+              "TensorRT engine cache folder ('' = $MTL_ENGINE_CACHE, else "
+              "~/.cache/mtl_perception/engines)"),
     ParamSpec("precision", "fp16", "TensorRT engine precision", choices=("fp32", "fp16", "int8")),
     ParamSpec("onnxruntime_threads", 0, "ONNX Runtime intra-op threads (0 = library default)",
               min=0, max=64),
