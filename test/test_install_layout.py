@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_pip_install_puts_ament_files_in_place(tmp_path: Path) -> None:
     prefix = tmp_path / "prefix"
     result = subprocess.run(
+        # --ignore-installed: install beside, never uninstall, the venv's editable copy.
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--ignore-installed",
          "--disable-pip-version-check", "--prefix", str(prefix), str(ROOT)],
         capture_output=True, text=True, cwd=tmp_path,
     )

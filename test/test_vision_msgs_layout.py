@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,9 +87,19 @@ def test_no_extra_message_types() -> None:
     assert generated == set(EXPECTED_FIELDS)
 
 
+def _vision_msgs_share() -> Path:
+    """share/vision_msgs/msg of a sourced ROS install, else of this venv (generated there)."""
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    for prefix in [*prefixes, sys.prefix]:
+        share = Path(prefix) / "share" / "vision_msgs" / "msg"
+        if share.is_dir():
+            return share
+    pytest.fail(f"no share/vision_msgs/msg under {[*prefixes, sys.prefix]}")
+
+
 @pytest.mark.parametrize("name", sorted(UPSTREAM_HASHES))
 def test_type_hash_equals_upstream(name: str) -> None:
-    share = Path(vision_msgs.__file__).resolve().parents[4] / "share" / "vision_msgs" / "msg"
+    share = _vision_msgs_share()
     description = json.loads((share / f"{name}.json").read_text())
     hashes = {h["type_name"]: h["hash_string"] for h in description["type_hashes"]}
     assert hashes[f"vision_msgs/msg/{name}"] == UPSTREAM_HASHES[name]
