@@ -153,7 +153,7 @@ def test_invalidate_removes_entry(tmp_path: Path) -> None:
 def test_failed_atomic_write_keeps_previous_file(tmp_path: Path) -> None:
     target = tmp_path / "f.bin"
     ec.atomic_write_bytes(target, b"good")
-    with pytest.raises(RuntimeError), ec._atomic_target(target) as handle:
+    with pytest.raises(RuntimeError), ec.atomic_target(target) as handle:
         handle.write(b"half")
         raise RuntimeError("disk full")
     assert target.read_bytes() == b"good"

@@ -57,7 +57,7 @@ def _slug(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _atomic_target(path: Path) -> Iterator[Any]:
+def atomic_target(path: Path) -> Iterator[Any]:
     """Yield a temp file next to ``path``; on success fsync and rename it over ``path``.
 
     A reader (another node starting up) sees either the old file or the complete new one,
@@ -66,6 +66,9 @@ def _atomic_target(path: Path) -> Iterator[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; model files and engines are meant to be shared (other users,
+        # a node running as another account), so give them ordinary file permissions.
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -78,7 +81,7 @@ def _atomic_target(path: Path) -> Iterator[Any]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with _atomic_target(Path(path)) as handle:
+    with atomic_target(Path(path)) as handle:
         handle.write(data)
 
 

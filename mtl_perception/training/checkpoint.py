@@ -6,14 +6,14 @@ it, and it carries the recipe and class names so export can rebuild the model fr
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from mtl_perception.inference.engine_cache import atomic_target
 
 
 class CheckpointError(RuntimeError):
@@ -22,18 +22,8 @@ class CheckpointError(RuntimeError):
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> None:
     """Write ``obj`` to ``path`` so a reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(Path(path)) as handle:
+        torch.save(obj, handle)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
