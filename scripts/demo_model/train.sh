@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Rebuild models/demo/model.onnx exactly as it was made (2 CPU cores, about 30 minutes).
+# Usage: scripts/demo_model/train.sh [WORK_DIR]     (needs `make setup` first)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+W=${1:-$ROOT/runs/demo_model}
+source "$ROOT/.venv/bin/activate"
+mkdir -p "$W"
+mtl-synth --out "$W/stills" --train 2400 --val 200 --seed 11 --no-progress
+for s in 101 102 103 104; do
+  mtl-synth --out "$W/drive_$s" --drive --frames 200 --seed "$s" --split train --no-progress
+done
+python "$ROOT/scripts/demo_model/merge_bdd_roots.py" "$W/mix" "$W/stills:1600" \
+  "$W/drive_101" "$W/drive_102" "$W/drive_103" "$W/drive_104"
+mtl-train --config "$ROOT/config/models/mobilenetv2_bifpn_tiny.yaml" --data "$W/mix" \
+  --out "$W/run" --epochs-phase1 6 --epochs-phase2 1 --batch-size 16 --limit-val 100 \
+  --val-every 1 --device cpu --workers 1 --max-minutes 40 --quiet
+mtl-export --weights "$W/run/best.pt" --out "$ROOT/models/demo/model.onnx" --check
