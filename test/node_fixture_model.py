@@ -7,12 +7,16 @@ filling) can be checked against exact ground truth.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from mtl_perception.inference.letterbox import Letterbox
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
 
 CLASSES = ("pedestrian", "rider", "car", "truck")
@@ -92,3 +96,21 @@ def build_constant_model(
     path = Path(path)
     onnx.save(model, path)
     return path
+
+
+def build_oracle_model(path: Path, truth: Any, source_hw: tuple[int, int],
+                       input_hw: tuple[int, int], classes: Sequence[str]) -> Path:
+    """A constant model whose outputs are one frame's ground truth (a ``GroundTruth`` frame),
+    letterboxed into network space: every downstream metric for that frame must be perfect."""
+    lb = Letterbox.fit(source_hw, input_hw)
+    boxes = lb.boxes_to_network(
+        np.array([[b.x1, b.y1, b.x2, b.y2] for b in truth.boxes], np.float32).reshape(-1, 4))
+    scores = np.zeros((len(boxes), len(classes)), np.float32)
+    for i, b in enumerate(truth.boxes):
+        scores[i, list(classes).index(b.label)] = 0.9
+    outputs = {
+        "boxes": boxes[None], "scores": scores[None],
+        "drivable": lb.apply(truth.drivable, input_hw, 0, interpolation=cv2.INTER_NEAREST)[None],
+        "lane": lb.apply(truth.lane, input_hw, 0, interpolation=cv2.INTER_NEAREST)[None],
+    }
+    return build_constant_model(path, input_hw, outputs, classes=tuple(classes))

@@ -10,15 +10,13 @@ import json
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
 pytest.importorskip("onnx")
-from node_fixture_model import build_constant_model
+from node_fixture_model import build_oracle_model
 
 from mtl_perception import bagio
-from mtl_perception.inference.letterbox import Letterbox
 from mtl_perception.tools import demo
 from mtl_perception.tools.groundtruth import GroundTruth
 from mtl_perception.tools.render import count_video_frames
@@ -35,18 +33,7 @@ def _oracle_model(tmp: Path) -> Path:
     names = generate_drive(root, 1, 10.0, seed=SEED, width=SRC_HW[1], height=SRC_HW[0],
                            progress=False)
     truth = GroundTruth.from_bdd_root(root, "val").frame(names[0], SRC_HW)
-    lb = Letterbox.fit(SRC_HW, NET_HW)
-    boxes = lb.boxes_to_network(np.array([[b.x1, b.y1, b.x2, b.y2] for b in truth.boxes],
-                                         np.float32).reshape(-1, 4))
-    scores = np.zeros((len(boxes), len(BDD_CLASSES)), np.float32)
-    for i, b in enumerate(truth.boxes):
-        scores[i, BDD_CLASSES.index(b.label)] = 0.9
-    outputs = {
-        "boxes": boxes[None], "scores": scores[None],
-        "drivable": lb.apply(truth.drivable, NET_HW, 0, interpolation=cv2.INTER_NEAREST)[None],
-        "lane": lb.apply(truth.lane, NET_HW, 0, interpolation=cv2.INTER_NEAREST)[None],
-    }
-    return build_constant_model(tmp / "oracle.onnx", NET_HW, outputs, classes=BDD_CLASSES)
+    return build_oracle_model(tmp / "oracle.onnx", truth, SRC_HW, NET_HW, BDD_CLASSES)
 
 
 def test_demo_small_run_end_to_end(tmp_path: Path) -> None:

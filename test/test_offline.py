@@ -10,15 +10,12 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
-from node_fixture_model import build_constant_model
+from node_fixture_model import build_oracle_model
 
 from mtl_perception import bagio
-from mtl_perception.inference.letterbox import Letterbox
 from mtl_perception.tools import bdd2bag, offline
 from mtl_perception.tools.groundtruth import GroundTruth
 from mtl_perception.tools.render import count_video_frames
@@ -36,18 +33,7 @@ def drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], Pa
                            progress=False)
     truth = GroundTruth.from_bdd_root(root, "val").frame(names[1], SRC_HW)
     assert truth is not None and truth.boxes and truth.lane.any()
-    lb = Letterbox.fit(SRC_HW, NET_HW)
-    boxes = lb.boxes_to_network(np.array([[b.x1, b.y1, b.x2, b.y2] for b in truth.boxes],
-                                         np.float32))
-    scores = np.zeros((len(boxes), len(BDD_CLASSES)), np.float32)
-    for i, b in enumerate(truth.boxes):
-        scores[i, BDD_CLASSES.index(b.label)] = 0.9
-    outputs = {
-        "boxes": boxes[None], "scores": scores[None],
-        "drivable": lb.apply(truth.drivable, NET_HW, 0, interpolation=cv2.INTER_NEAREST)[None],
-        "lane": lb.apply(truth.lane, NET_HW, 0, interpolation=cv2.INTER_NEAREST)[None],
-    }
-    model = build_constant_model(root / "oracle.onnx", NET_HW, outputs, classes=BDD_CLASSES)
+    model = build_oracle_model(root / "oracle.onnx", truth, SRC_HW, NET_HW, BDD_CLASSES)
     return root, names, model
 
 
