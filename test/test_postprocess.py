@@ -8,6 +8,8 @@ import pytest
 from mtl_perception.inference.letterbox import Letterbox
 from mtl_perception.inference.postprocess import (
     Thresholds,
+    mask_to_source,
+    masks_to_source,
     nms,
     postprocess_detections,
     resolve_classes,
@@ -56,3 +58,28 @@ def test_thresholds_validate() -> None:
     assert resolve_classes([], ["a"]) is None
     with pytest.raises(ValueError, match="outside"):
         resolve_classes([5], ["a"])
+
+
+@pytest.mark.parametrize("top", [3, 40])  # 40 does not fit a nibble: the two-resize fallback
+def test_paired_mask_resize_equals_two_resizes(top: int) -> None:
+    rng = np.random.default_rng(0)
+    geometry = Letterbox.fit((720, 1280), (384, 640))
+    drivable = rng.integers(0, top, (384, 640), dtype=np.uint8)
+    lane = rng.integers(0, 2, (384, 640), dtype=np.uint8)
+    out = (np.full((720, 1280), 7, np.uint8), np.full((720, 1280), 7, np.uint8))
+    a, b = masks_to_source(drivable, lane, geometry, out)
+    assert a is out[0] and b is out[1]
+    np.testing.assert_array_equal(a, mask_to_source(drivable, geometry))
+    np.testing.assert_array_equal(b, mask_to_source(lane, geometry))
+    fresh = masks_to_source(drivable, lane, geometry)
+    np.testing.assert_array_equal(fresh[0], a)
+    np.testing.assert_array_equal(fresh[1], b)
+
+
+def test_paired_mask_resize_rejects_wrong_buffers() -> None:
+    geometry = Letterbox.fit((720, 1280), (384, 640))
+    mask = np.zeros((384, 640), np.uint8)
+    with pytest.raises(ValueError, match="do not match"):
+        masks_to_source(mask, mask, geometry, (np.zeros((10, 10), np.uint8),) * 2)
+    with pytest.raises(ValueError, match="uint8 HxW"):
+        masks_to_source(mask.astype(np.int32), mask, geometry)

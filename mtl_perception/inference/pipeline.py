@@ -7,7 +7,7 @@ the result the node would publish.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +18,7 @@ from mtl_perception.inference.model_spec import ModelSpec
 from mtl_perception.inference.postprocess import (
     Detections,
     Thresholds,
-    mask_to_source,
+    masks_to_source,
     postprocess_detections,
     resolve_classes,
 )
@@ -95,8 +95,17 @@ class Pipeline:
         )
         return self.thresholds
 
-    def process(self, image: np.ndarray, color: str = "rgb") -> FrameResult:
-        """Run one uint8 HxWx3 frame (``color`` 'rgb' or 'bgr'); outputs at the frame's size."""
+    def process(
+        self,
+        image: np.ndarray,
+        color: str = "rgb",
+        mask_buffers: Callable[[tuple[int, int]], tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> FrameResult:
+        """Run one uint8 HxWx3 frame (``color`` 'rgb' or 'bgr'); outputs at the frame's size.
+
+        ``mask_buffers(hw)`` may hand out the two uint8 HxW arrays the drivable and lane masks
+        are written into (the node passes its outgoing messages' buffers, saving two copies).
+        """
         thresholds = self.thresholds
         t0 = time.perf_counter()
         net_input, geometry = self._pre(image, color)
@@ -106,8 +115,9 @@ class Pipeline:
         detections = postprocess_detections(
             raw.boxes, raw.scores, geometry, thresholds, self.spec.detection_classes
         )
-        drivable = mask_to_source(raw.drivable, geometry)
-        lane = mask_to_source(raw.lane, geometry)
+        out = mask_buffers((geometry.source_height, geometry.source_width)) \
+            if mask_buffers is not None else None
+        drivable, lane = masks_to_source(raw.drivable, raw.lane, geometry, out)
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,

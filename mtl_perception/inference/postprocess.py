@@ -172,8 +172,47 @@ def postprocess_detections(
     )
 
 
-def mask_to_source(mask: np.ndarray, geometry: Letterbox) -> np.ndarray:
-    """Network-size class-id mask -> original size (padding cropped, nearest resize)."""
+def _check_mask(mask: np.ndarray) -> None:
     if mask.ndim != 2 or mask.dtype != np.uint8:
         raise ValueError(f"expected a uint8 HxW class-id mask, got {mask.dtype} {mask.shape}")
-    return geometry.mask_to_source(mask)
+
+
+def mask_to_source(
+    mask: np.ndarray, geometry: Letterbox, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Network-size class-id mask -> original size (padding cropped, nearest resize)."""
+    _check_mask(mask)
+    return geometry.mask_to_source(mask, out)
+
+
+# Two class-id masks share one resize when both fit in a nibble (drivable 2-3 classes, lane 2).
+_NIBBLE = 16
+
+
+def masks_to_source(
+    first: np.ndarray,
+    second: np.ndarray,
+    geometry: Letterbox,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks back to the original size with one nearest-neighbour resize.
+
+    The full-size resize is most of the host-side post-processing at 720p, so the two masks
+    travel as the low and high nibble of one image and are split afterwards (into ``out``,
+    e.g. the outgoing messages' buffers, when given). Results equal two separate resizes.
+    """
+    _check_mask(first)
+    _check_mask(second)
+    a, b = out if out is not None else (None, None)
+    if first.shape != second.shape or max(int(first.max()), int(second.max())) >= _NIBBLE:
+        return geometry.mask_to_source(first, a), geometry.mask_to_source(second, b)
+    packed = np.left_shift(second, 4)
+    np.bitwise_or(packed, first, out=packed)
+    big = geometry.mask_to_source(packed)
+    if a is None or b is None:
+        a, b = np.empty_like(big), np.empty_like(big)
+    if a.shape != big.shape or b.shape != big.shape:
+        raise ValueError(f"mask buffers {a.shape}, {b.shape} do not match the source {big.shape}")
+    np.bitwise_and(big, _NIBBLE - 1, out=a)
+    np.right_shift(big, 4, out=b)
+    return a, b

@@ -49,18 +49,29 @@ class ImageFiller:
     """Fills sensor_msgs/Image messages from arrays, reusing one data buffer per output.
 
     publish() serializes synchronously, so the buffer may be refilled for the next frame.
+    :meth:`view` lends the buffer as an array so a producer can write pixels in place;
+    :meth:`fill` then skips its copy.
     """
 
     def __init__(self) -> None:
         self._buffer = array.array("B")
 
+    def view(self, height: int, width: int, channels: int = 1) -> np.ndarray:
+        """The message buffer as a writable uint8 array of this shape (valid until resized)."""
+        size = height * width * channels
+        if len(self._buffer) != size:
+            self._buffer = array.array("B", bytes(size))
+        flat = np.frombuffer(self._buffer, np.uint8)
+        return flat.reshape((height, width) if channels == 1 else (height, width, channels))
+
     def fill(self, header: Header, pixels: np.ndarray, encoding: str) -> Image:
-        pixels = np.ascontiguousarray(pixels)
         h, w = pixels.shape[:2]
         channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-        if len(self._buffer) != pixels.size:
-            self._buffer = array.array("B", bytes(pixels.size))
-        np.frombuffer(self._buffer, np.uint8)[:] = pixels.reshape(-1)
+        target = self.view(h, w, channels)
+        in_place = (pixels.ctypes.data == target.ctypes.data and pixels.flags.c_contiguous
+                    and pixels.shape == target.shape and pixels.dtype == np.uint8)
+        if not in_place:
+            target[...] = pixels  # numpy copies through a temporary if the two overlap
         msg = Image()
         msg.header = header
         msg.height, msg.width = h, w

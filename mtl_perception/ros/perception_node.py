@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
@@ -183,7 +184,8 @@ class PerceptionNode(Node):
     def _process(self, frame: Frame) -> None:
         start = time.perf_counter()
         try:
-            result = self.pipeline.process(frame.image.pixels, frame.image.color)
+            result = self.pipeline.process(frame.image.pixels, frame.image.color,
+                                           self._mask_buffers)
         except Exception as exc:  # one bad inference must not stop the node
             self.stats.fail()
             self._warn("inference", f"inference failed on frame {_stamp(frame.header)}: "
@@ -218,6 +220,10 @@ class PerceptionNode(Node):
         }
         timings["overhead"] = timings["end_to_end"] - timings["inference"]
         self.stats.record(timings)
+
+    def _mask_buffers(self, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The drivable and lane messages' own buffers: masks are resized straight into them."""
+        return (self._fillers["drivable"].view(*hw), self._fillers["lane"].view(*hw))
 
     def _publish_diagnostics(self) -> None:
         t = self.pipeline.thresholds

@@ -189,6 +189,12 @@ class Probe:
             time.sleep(0.05)
         return False
 
+    def wait_unmatched(self, timeout: float = 15.0) -> None:
+        """After stopping a node: wait until DDS has noticed, so the next node is the one served."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pub.get_subscription_count() > 0:
+            time.sleep(0.05)
+
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
@@ -231,78 +237,152 @@ def run_rate(probe: Probe, pid: int, rate: float, seconds: float, start_index: i
     return out
 
 
+PUBLICATION_MODES = ("SYNCHRONOUS", "ASYNCHRONOUS")
+
+
+def _start_node(model: Path, threads: int, env: dict[str, str], log_path: Path
+                ) -> subprocess.Popen:
+    script = Path(sys.executable).with_name("perception_node")
+    node_cmd = [str(script), "--ros-args", "-r", "__ns:=/bench", "-p", f"model_path:={model}",
+                "-p", "backend:=onnxruntime", "-p", f"onnxruntime_threads:={threads}",
+                "-p", "diagnostics_period:=0.5"]
+    with log_path.open("w") as log:
+        return subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def _stop_node(proc: subprocess.Popen) -> None:
+    proc.send_signal(subprocess.signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _overhead(probe: Probe, proc: subprocess.Popen, args: argparse.Namespace) -> dict:
+    """Warm up, then the low-rate overhead phase; the node's own per-stage medians."""
+    with probe.lock:
+        probe.arrivals.clear()
+    for index in range(20):  # warm-up: at least 20 frames, until outputs come back
+        probe.publish(index)
+        time.sleep(0.2)
+    deadline = time.monotonic() + 30.0
+    while not probe.arrivals and time.monotonic() < deadline:
+        probe.publish(999)
+        time.sleep(0.2)
+    if not probe.arrivals:
+        raise RuntimeError("the node answered none of the warm-up frames")
+    with probe.lock:
+        probe.diag.clear()
+    phase = run_rate(probe, proc.pid, args.overhead_rate, args.overhead_seconds, 1000)
+    with probe.lock:
+        diag = dict(probe.diag)
+    o = {
+        "frames": phase["outputs"],
+        "node_overhead_ms_p50": float(diag.get("overhead_ms_p50", "nan")),
+        "backend_ms_p50": float(diag.get("inference_ms_p50", "nan")),
+        "end_to_end_ms_p50": float(diag.get("end_to_end_ms_p50", "nan")),
+        "stages_ms_p50": {k.removesuffix("_ms_p50"): float(v) for k, v in diag.items()
+                          if k.endswith("_ms_p50")},
+        "delivered_latency_ms_p50": phase.get("latency_p50_ms", float("nan")),
+    }
+    o["overhead_percent_of_backend"] = 100.0 * o["node_overhead_ms_p50"] / o["backend_ms_p50"]
+    o["meets_target"] = bool(o["node_overhead_ms_p50"] <= 3.0
+                             and o["overhead_percent_of_backend"] <= 10.0)
+    return o
+
+
 def run_node_benchmark(args: argparse.Namespace) -> dict:
-    """Start the node, measure overhead and the rate table; returns all numbers."""
+    """Start the node, measure overhead and the rate table; returns all numbers.
+
+    With ``--compare-publication-modes`` the overhead phase is repeated on a fresh node for
+    each Fast DDS publication mode (RMW_FASTRTPS_PUBLICATION_MODE), one after the other in
+    this run, so the two can be compared side by side.
+    """
     env = dict(os.environ)
     env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update({k: env[k] for k in ("FASTDDS_BUILTIN_TRANSPORTS",
                                            "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    default_mode = env.get("RMW_FASTRTPS_PUBLICATION_MODE", "SYNCHRONOUS").upper()
     workdir = Path(tempfile.mkdtemp(prefix="mtl_bench_node_"))
     model = Path(args.model) if args.model else build_random_model(workdir / "random.onnx")
-    script = Path(sys.executable).with_name("perception_node")
-    node_cmd = [str(script), "--ros-args", "-r", "__ns:=/bench", "-p", f"model_path:={model}",
-                "-p", "backend:=onnxruntime", "-p", f"onnxruntime_threads:={args.threads}",
-                "-p", "diagnostics_period:=0.5"]
-    log = (workdir / "node.log").open("w")
-    proc = subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    probe = Probe("/bench")
     result: dict[str, Any] = {"model": str(model), "input": f"{W}x{H} bgr8",
-                              "node_log": str(workdir / "node.log")}
+                              "node_log": str(workdir / "node.log"),
+                              "publication_mode": default_mode}
+    probe = Probe("/bench")
     try:
-        if not probe.wait_matched():
-            raise RuntimeError(f"the node never subscribed; see {workdir / 'node.log'}")
-        index = 0
-        for _ in range(20):  # warm-up
-            probe.publish(index)
-            index += 1
-            time.sleep(0.2)
-        overhead = run_rate(probe, proc.pid, args.overhead_rate, args.overhead_seconds, index)
-        index += 100000
-        with probe.lock:
-            diag = dict(probe.diag)
-        result["overhead"] = {
-            "frames": overhead["outputs"],
-            "node_overhead_ms_p50": float(diag.get("overhead_ms_p50", "nan")),
-            "backend_ms_p50": float(diag.get("inference_ms_p50", "nan")),
-            "end_to_end_ms_p50": float(diag.get("end_to_end_ms_p50", "nan")),
-            "stages_ms_p50": {k.removesuffix("_ms_p50"): float(v) for k, v in diag.items()
-                              if k.endswith("_ms_p50")},
-        }
-        o = result["overhead"]
-        o["overhead_percent_of_backend"] = 100.0 * o["node_overhead_ms_p50"] / o["backend_ms_p50"]
-        o["meets_target"] = bool(o["node_overhead_ms_p50"] <= 3.0
-                                 and o["overhead_percent_of_backend"] <= 10.0)
-        result["rates"] = []
-        for rate in args.rates:
-            result["rates"].append(run_rate(probe, proc.pid, rate, args.rate_seconds, index))
-            index += 100000
-        if args.sustained_seconds > 0:
-            s = run_rate(probe, proc.pid, 30.0, args.sustained_seconds, index)
-            s["rss_change_percent"] = 100.0 * (s["rss_end_mb"] / s["rss_start_mb"] - 1.0)
-            result["sustained_30hz"] = s
+        proc = _start_node(model, args.threads, env, workdir / "node.log")
+        try:
+            if not probe.wait_matched():
+                raise RuntimeError(f"the node never subscribed; see {workdir / 'node.log'}")
+            result["overhead"] = _overhead(probe, proc, args)
+            result["rates"] = []
+            index = 100000
+            for rate in args.rates:
+                result["rates"].append(run_rate(probe, proc.pid, rate, args.rate_seconds, index))
+                index += 100000
+            if args.sustained_seconds > 0:
+                s = run_rate(probe, proc.pid, 30.0, args.sustained_seconds, index)
+                s["rss_change_percent"] = 100.0 * (s["rss_end_mb"] / s["rss_start_mb"] - 1.0)
+                result["sustained_30hz"] = s
+        finally:
+            _stop_node(proc)
+            probe.wait_unmatched()
+        if args.compare_publication_modes:
+            result["by_publication_mode"] = {default_mode: result["overhead"]}
+            for mode in (m for m in PUBLICATION_MODES if m != default_mode):
+                log_path = workdir / f"node_{mode.lower()}.log"
+                proc = _start_node(model, args.threads,
+                                   {**env, "RMW_FASTRTPS_PUBLICATION_MODE": mode}, log_path)
+                try:
+                    if not probe.wait_matched():
+                        raise RuntimeError(f"the node never subscribed; see {log_path}")
+                    result["by_publication_mode"][mode] = _overhead(probe, proc, args)
+                finally:
+                    _stop_node(proc)
+                    probe.wait_unmatched()
     finally:
         probe.close()
-        proc.send_signal(subprocess.signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
     return result
+
+
+def _publication_mode_lines(r: dict) -> list[str]:
+    modes = r.get("by_publication_mode")
+    if not modes:
+        return []
+    lines = ["Overhead phase repeated per Fast DDS publication mode (a fresh node each, "
+             "same run):", "",
+             "| publication mode | overhead p50 (ms) | % of backend | publish p50 (ms) | "
+             "backend p50 (ms) | frame -> lane mask received p50 (ms) |",
+             "|---|---|---|---|---|---|"]
+    for mode, o in modes.items():
+        lines.append(f"| {mode} | {o['node_overhead_ms_p50']:.2f} | "
+                     f"{o['overhead_percent_of_backend']:.1f} | "
+                     f"{o['stages_ms_p50'].get('publish', float('nan')):.2f} | "
+                     f"{o['backend_ms_p50']:.1f} | {o['delivered_latency_ms_p50']:.1f} |")
+    if len(modes) == 2:
+        a, b = (modes[m] for m in PUBLICATION_MODES)
+        lines.append("")
+        overhead = b["node_overhead_ms_p50"] / a["node_overhead_ms_p50"]
+        delivered = b["delivered_latency_ms_p50"] / a["delivered_latency_ms_p50"]
+        lines.append(f"Ratio ASYNCHRONOUS / SYNCHRONOUS: overhead {overhead:.2f}, delivered "
+                     f"latency {delivered:.2f}.")
+    return [*lines, ""]
 
 
 def to_markdown(r: dict, command: str) -> str:
     o = r["overhead"]
     lines = [
         "## Node (`mtl-bench node`)", "", f"Command: `{command}`", "",
-        f"Model `{Path(r['model']).name}`, input {r['input']}, ONNX Runtime CPU.", "",
+        f"Model `{Path(r['model']).name}`, input {r['input']}, ONNX Runtime CPU, Fast DDS "
+        f"publication mode {r.get('publication_mode', 'SYNCHRONOUS')}.", "",
         f"- Node overhead (median of end-to-end minus backend, per frame): "
         f"**{o['node_overhead_ms_p50']:.2f} ms** = {o['overhead_percent_of_backend']:.1f}% of "
         f"the backend's {o['backend_ms_p50']:.1f} ms (target <= 3 ms and <= 10%: "
         f"{'met' if o['meets_target'] else 'NOT met'}).",
         "- Stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in
                                             sorted(o["stages_ms_p50"].items())), "",
+        *_publication_mode_lines(r),
         "| rate | delivered/s | missed | dropped in node | latency min / mean / p50 / p99 / max"
         " (ms) | jitter (ms) | CPU % | RSS start -> end (MB) |",
         "|---|---|---|---|---|---|---|---|",
@@ -336,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the 30 Hz sustained-load run (0 skips it)")
     p.add_argument("--overhead-rate", type=float, default=5.0)
     p.add_argument("--overhead-seconds", type=float, default=20.0)
+    p.add_argument("--compare-publication-modes", action="store_true",
+                   help="repeat the overhead phase with the other Fast DDS publication mode")
     p.add_argument("--out", default=None, help="write the markdown section here")
     p.add_argument("--json", default=None, help="write all numbers here")
     return p
