@@ -12,8 +12,8 @@ import torch
 import torch.multiprocessing as mp
 
 from mtl_perception.training import distributed as D
-from mtl_perception.training.checkpoint import load_checkpoint
-from mtl_perception.training.recipe import normalize_recipe
+from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint
+from mtl_perception.training.recipe import normalize_recipe, with_input_size
 from mtl_perception.training.train import Trainer, main
 
 HW = (64, 96)
@@ -153,3 +153,28 @@ def test_cli_reports_bad_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[st
     cfg.write_text("backbone: {name: alexnet}\n")
     rc = main(["--config", str(cfg), "--data", str(tmp_path)])
     assert rc == 2 and "backbone.name" in capsys.readouterr().err
+
+
+def test_init_weights_fine_tunes_at_another_size_with_own_anchors(tmp_path: Path) -> None:
+    data = tiny_samples(2)
+    first = Trainer(tiny_recipe(1, 0), data, None, tmp_path / "first", progress=False)
+    first.fit()
+    source = load_checkpoint(tmp_path / "first" / "last.pt")["model"]
+
+    bigger = with_input_size(tiny_recipe(1, 0), (96, 128))
+    tuned = Trainer(bigger, data, None, tmp_path / "tuned", progress=False,
+                    init_weights=tmp_path / "first" / "last.pt")
+    state = tuned.model.state_dict()
+    for key, value in source.items():
+        if key == "anchors":
+            assert not torch.equal(state[key], value)  # anchors scale with the new input size
+        else:
+            assert torch.equal(state[key], value), key
+    assert tuned.start_epoch == 0  # a fresh schedule, unlike --resume
+
+
+def test_init_weights_from_an_unrelated_checkpoint_is_refused(tmp_path: Path) -> None:
+    torch.save({"model": {"something.else": torch.zeros(3)}, "recipe": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no weight matches"):
+        Trainer(tiny_recipe(1, 0), tiny_samples(2), None, tmp_path / "run", progress=False,
+                init_weights=tmp_path / "other.pt")

@@ -102,6 +102,28 @@ def freeze_seg_heads(model: MultiTaskNet) -> None:
             p.requires_grad_(False)
 
 
+def load_init_weights(model: nn.Module, path: str | Path, verbose: bool = True) -> None:
+    """Fine-tune start: copy every tensor of a checkpoint's model whose name and shape match.
+
+    The anchors stay this run's own (they scale with the input size); heads whose shape
+    differs (another class list) keep their fresh initialization. A checkpoint that shares
+    nothing with this model is a mistake, not a fine-tune, so it stops the run.
+    """
+    source = load_checkpoint(path, "cpu")["model"]
+    target = model.state_dict()
+    usable = {k: v for k, v in source.items()
+              if k != "anchors" and k in target and target[k].shape == v.shape}
+    if not usable:
+        raise CheckpointError(f"{path}: no weight matches this recipe's network; "
+                              "is it a checkpoint of another backbone?")
+    model.load_state_dict(usable, strict=False)
+    if verbose:
+        skipped = sorted(k for k in target if k not in usable and k != "anchors")
+        LOG.info("initialized %d of %d tensors from %s%s", len(usable), len(target) - 1, path,
+                 f" (kept fresh: {', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''})"
+                 if skipped else "")
+
+
 class Trainer:
     """Owns model, loss, optimizer, scheduler and scaler for one run (one rank under DDP)."""
 
@@ -114,6 +136,7 @@ class Trainer:
         info: D.DistInfo | None = None,
         progress: bool = True,
         resume: str | Path | None = None,
+        init_weights: str | Path | None = None,
     ) -> None:
         self.info = info or D.DistInfo(0, 1, 0, torch.device("cpu"))
         self.out = Path(out_dir)
@@ -183,6 +206,8 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
             self.start_epoch, self.best = int(ckpt["epoch"]), float(ckpt["best_fitness"])
             set_rng_state(ckpt["rng"])
+        elif init_weights is not None:
+            load_init_weights(self.model, init_weights, self.info.is_main)
         self.ddp: nn.Module = self.model
         self.phase = 0
 
@@ -382,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs-phase2", type=int, default=None, help="detection only")
     p.add_argument("--resume", default=None,
                    help="checkpoint to continue from, or 'auto' for RUN_DIR/last.pt")
+    p.add_argument("--init-weights", default=None,
+                   help="checkpoint whose matching weights start this run (fine-tuning; "
+                        "a fresh schedule, unlike --resume)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--workers", type=int, default=None)
@@ -435,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         if val_ds is not None and args.limit_val:
             val_ds = torch.utils.data.Subset(val_ds, range(min(args.limit_val, len(val_ds))))
         trainer = Trainer(recipe, train_ds, val_ds, out, info, progress=not args.quiet,
-                          resume=resume)
+                          resume=resume, init_weights=args.init_weights)
         if resume is not None:
             # Command-line epoch overrides still apply to a resumed run.
             trainer.e1 = int(recipe["train"]["epochs_phase1"]) if args.epochs_phase1 is not None \
