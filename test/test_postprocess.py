@@ -8,6 +8,8 @@ import pytest
 from mtl_perception.inference.letterbox import Letterbox
 from mtl_perception.inference.postprocess import (
     Thresholds,
+    best_class,
+    best_score,
     mask_to_source,
     masks_to_source,
     nms,
@@ -83,3 +85,13 @@ def test_paired_mask_resize_rejects_wrong_buffers() -> None:
         masks_to_source(mask, mask, geometry, (np.zeros((10, 10), np.uint8),) * 2)
     with pytest.raises(ValueError, match="uint8 HxW"):
         masks_to_source(mask.astype(np.int32), mask, geometry)
+
+
+@pytest.mark.parametrize("classes", [None, (1, 3)])
+def test_best_score_equals_the_per_row_maximum(classes: tuple[int, ...] | None) -> None:
+    scores = np.random.default_rng(2).random((500, 4)).astype(np.float32)
+    allowed = list(range(4)) if classes is None else list(classes)
+    np.testing.assert_array_equal(best_score(scores, classes), scores[:, allowed].max(axis=1))
+    ids, best = best_class(scores, classes)
+    np.testing.assert_array_equal(best, best_score(scores, classes))
+    assert set(np.unique(ids)) <= set(allowed)

@@ -77,6 +77,21 @@ def best_class(
     return pick.astype(np.int64), scores[np.arange(len(scores)), pick]
 
 
+def best_score(scores: np.ndarray, classes: tuple[int, ...] | None) -> np.ndarray:
+    """Per anchor: the highest allowed class score, one column at a time.
+
+    numpy reduces a short last axis row by row, which is slow for 15k anchors x 4-10 classes;
+    an elementwise maximum over the columns is ~4x faster and lets the confidence filter run
+    before the (then small) argmax.
+    """
+    columns = range(scores.shape[1]) if classes is None else classes
+    it = iter(columns)
+    best = scores[:, next(it)].copy()
+    for c in it:
+        np.maximum(best, scores[:, c], out=best)
+    return best
+
+
 def iou_one_to_many(box: np.ndarray, boxes: np.ndarray, areas: np.ndarray | None = None,
                     area: float | None = None) -> np.ndarray:
     """IoU of one xyxy box against many (areas may be passed in when already known)."""
@@ -152,11 +167,11 @@ def postprocess_detections(
         raise ValueError(f"unexpected outputs: boxes {boxes.shape}, scores {scores.shape}")
     if len(boxes) == 0 or scores.shape[1] == 0:
         return Detections.empty()
-    class_ids, best = best_class(scores, thresholds.classes)
-    mask = best >= thresholds.confidence
-    if not mask.any():
+    keep_rows = np.flatnonzero(best_score(scores, thresholds.classes) >= thresholds.confidence)
+    if keep_rows.size == 0:
         return Detections.empty()
-    cand_boxes, cand_scores, cand_ids = boxes[mask], best[mask], class_ids[mask]
+    cand_ids, cand_scores = best_class(scores[keep_rows], thresholds.classes)
+    cand_boxes = boxes[keep_rows]
     if len(cand_scores) > MAX_NMS_CANDIDATES:
         top = np.argpartition(-cand_scores, MAX_NMS_CANDIDATES)[:MAX_NMS_CANDIDATES]
         cand_boxes, cand_scores, cand_ids = cand_boxes[top], cand_scores[top], cand_ids[top]
