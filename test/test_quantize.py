@@ -107,3 +107,14 @@ def test_empty_calibration_source_is_an_error(tmp_path: Path, setup: dict[str, P
     code = quantize.main(["--model", str(setup["fp32"]), "--calib", str(tmp_path),
                           "--out", str(tmp_path / "x.onnx")])
     assert code == 1 and "holds no" in capsys.readouterr().err
+
+
+def test_histogram_calibration_that_cannot_fit_in_memory_stops_with_advice(
+        setup: dict[str, Path]) -> None:
+    proto = onnx.load(str(setup["fp32"]))
+    per_frame = quantize.float_activation_bytes(proto)
+    assert per_frame > 0
+    quantize.check_histogram_memory(proto, "minmax", 10**6, available=1)  # merges per frame
+    quantize.check_histogram_memory(proto, "percentile", 4, available=per_frame * 8)
+    with pytest.raises(ValueError, match=r"--calib-frames 4 or fewer, or --method minmax"):
+        quantize.check_histogram_memory(proto, "entropy", 5, available=per_frame * 8)

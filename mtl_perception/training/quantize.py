@@ -108,6 +108,58 @@ class FrameReader:
         pass
 
 
+HISTOGRAM_METHODS = ("entropy", "percentile")
+
+
+def float_activation_bytes(proto: onnx.ModelProto) -> int:
+    """Bytes of every float tensor one frame produces (shape inference at the static input)."""
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    total = 0
+    for info in [*inferred.graph.value_info, *inferred.graph.output]:
+        tensor = info.type.tensor_type
+        dims = [d.dim_value for d in tensor.shape.dim]
+        if tensor.elem_type == onnx.TensorProto.FLOAT and dims and all(d > 0 for d in dims):
+            total += int(np.prod(dims)) * 4
+    return total
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_histogram_memory(
+    proto: onnx.ModelProto, method: str, frames: int, available: int | None = None
+) -> None:
+    """Stop before ONNX Runtime's histogram calibrators exhaust memory (they get OOM-killed).
+
+    They keep every activation of every calibration frame until the end: a 384x640 model
+    holds ~0.5 GB per frame, so 64 frames need ~33 GB. MinMax merges per frame instead.
+    """
+    if method not in HISTOGRAM_METHODS:
+        return
+    per_frame = float_activation_bytes(proto)
+    avail = available_memory_bytes() if available is None else available
+    if avail is None or per_frame == 0:
+        return
+    budget = avail // 2
+    if per_frame * frames > budget:
+        fit = max(1, budget // per_frame)
+        raise ValueError(
+            f"--method {method} keeps every activation of every calibration frame in memory "
+            f"(ONNX Runtime's histogram calibrator): up to {frames} frames x "
+            f"{per_frame / 1e6:.0f} MB = {per_frame * frames / 1e9:.1f} GB, more than half of "
+            f"the {avail / 1e9:.1f} GB available; use --calib-frames {fit} or fewer, or "
+            "--method minmax"
+        )
+
+
 def quantize_model(
     model_in: str | Path,
     model_out: str | Path,
@@ -134,6 +186,7 @@ def quantize_model(
         raise ValueError(f"target must be one of {TARGETS}")
     spec = read_model_spec(model_in)
     proto = onnx.load(str(model_in))
+    check_histogram_memory(proto, method, frames)
     _name_nodes(proto)
     heads = head_convs(proto.graph)
     keep_float = downstream_of(proto.graph, heads) + ([] if quantize_heads else heads)
