@@ -28,6 +28,7 @@ def test_pip_install_puts_ament_files_in_place(tmp_path: Path) -> None:
     assert (share / "mtl_perception/package.xml").is_file()
     assert (share / "mtl_perception/launch/perception.launch.py").is_file()
     assert (share / "mtl_perception/config/perception.yaml").is_file()
+    assert (share / "mtl_perception/config/fastdds_profile.xml").is_file()
     launcher = prefix / "lib/mtl_perception/perception_node"
     assert launcher.is_file() and os.access(launcher, os.X_OK)
     assert (prefix / "bin/perception_node").is_file()

@@ -7,6 +7,7 @@ docs/parameters.md for topics and parameters.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
+from mtl_perception.dds_env import fastdds_profile
 from mtl_perception.inference.backends import BackendError, load_backend
 from mtl_perception.inference.encodings import DecodedImage, FrameRejectedError
 from mtl_perception.inference.overlay import draw_overlay
@@ -278,6 +280,9 @@ def _stamp(header: Header) -> str:
 
 def main(args: list[str] | None = None) -> int:
     """rclpy demo pattern: init, create, spin, handle shutdown, destroy, try_shutdown."""
+    profile = fastdds_profile()
+    if profile is not None:  # before rclpy.init: Fast DDS reads it when the participant starts
+        os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
     rclpy.init(args=args)
     node: PerceptionNode | None = None
     code = 0

@@ -298,11 +298,12 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
     each Fast DDS publication mode (RMW_FASTRTPS_PUBLICATION_MODE), one after the other in
     this run, so the two can be compared side by side.
     """
-    env = dict(os.environ)
-    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    from mtl_perception.dds_env import dds_env
+
+    env = dds_env()
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.update({k: env[k] for k in ("FASTDDS_BUILTIN_TRANSPORTS",
-                                           "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    os.environ.update({k: v for k, v in env.items()
+                       if k.startswith("FASTDDS_") or k == "ROS_AUTOMATIC_DISCOVERY_RANGE"})
     default_mode = env.get("RMW_FASTRTPS_PUBLICATION_MODE", "SYNCHRONOUS").upper()
     workdir = Path(tempfile.mkdtemp(prefix="mtl_bench_node_"))
     model = Path(args.model) if args.model else build_random_model(workdir / "random.onnx")

@@ -112,9 +112,10 @@ def make_bag(ctx: DemoContext, drive: Path) -> Path:
 
 
 def ros_env() -> dict[str, str]:
-    """The environment for every ROS process the demo starts: isolated and LARGE_DATA."""
-    env = os.environ.copy()
-    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    """The environment for every ROS process the demo starts: isolated, LARGE_DATA, profile."""
+    from mtl_perception.dds_env import dds_env
+
+    env = dds_env()
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(110, 200)))
     env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
