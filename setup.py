@@ -14,7 +14,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config",
+         glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (f"share/{PACKAGE}/config/models", glob("config/models/*.yaml")),
         # ros2 run looks in lib/<package>/; a wheel install puts console scripts in bin/,
         # so these thin launchers make `ros2 run` work for pip installs too.
