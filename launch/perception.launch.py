@@ -1,9 +1,8 @@
 """Start one perception node for one camera (include it once per camera, with a namespace).
 
 Arguments: params_file, image_topic, model_path, backend, namespace, use_rviz. Sets
-FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA so 720p frames cross processes reliably over Fast DDS,
-and FASTDDS_DEFAULT_PROFILES_FILE to config/fastdds_profile.xml (a 100 ms writer heartbeat)
-unless already set (see docs/parameters.md).
+FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA so 720p frames cross processes reliably over Fast DDS
+(see docs/parameters.md). The node applies config/fastdds_profile.xml itself.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PythonExpression
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
@@ -57,10 +56,6 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "use_rviz", default_value="false", description="Also start rviz2 with the overlay"),
         SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
-        # A 100 ms writer heartbeat (Fast DDS: 3 s); a profile file the user set is kept.
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", EnvironmentVariable(
-            "FASTDDS_DEFAULT_PROFILES_FILE",
-            default_value=os.path.join(share, "config", "fastdds_profile.xml"))),
         # One of these two starts: an empty model_path must not override the params file.
         _perception_node({"backend": backend, "model_path": model_path}, IfCondition(model_given)),
         _perception_node({"backend": backend}, UnlessCondition(model_given)),

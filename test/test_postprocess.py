@@ -10,7 +10,6 @@ from mtl_perception.inference.postprocess import (
     Thresholds,
     best_class,
     best_score,
-    mask_to_source,
     masks_to_source,
     nms,
     postprocess_detections,
@@ -71,8 +70,8 @@ def test_paired_mask_resize_equals_two_resizes(top: int) -> None:
     out = (np.full((720, 1280), 7, np.uint8), np.full((720, 1280), 7, np.uint8))
     a, b = masks_to_source(drivable, lane, geometry, out)
     assert a is out[0] and b is out[1]
-    np.testing.assert_array_equal(a, mask_to_source(drivable, geometry))
-    np.testing.assert_array_equal(b, mask_to_source(lane, geometry))
+    np.testing.assert_array_equal(a, geometry.mask_to_source(drivable))
+    np.testing.assert_array_equal(b, geometry.mask_to_source(lane))
     fresh = masks_to_source(drivable, lane, geometry)
     np.testing.assert_array_equal(fresh[0], a)
     np.testing.assert_array_equal(fresh[1], b)

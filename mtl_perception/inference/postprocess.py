@@ -192,14 +192,6 @@ def _check_mask(mask: np.ndarray) -> None:
         raise ValueError(f"expected a uint8 HxW class-id mask, got {mask.dtype} {mask.shape}")
 
 
-def mask_to_source(
-    mask: np.ndarray, geometry: Letterbox, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Network-size class-id mask -> original size (padding cropped, nearest resize)."""
-    _check_mask(mask)
-    return geometry.mask_to_source(mask, out)
-
-
 # Two class-id masks share one resize when both fit in a nibble (drivable 2-3 classes, lane 2).
 _NIBBLE = 16
 
