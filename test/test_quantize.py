@@ -118,3 +118,36 @@ def test_histogram_calibration_that_cannot_fit_in_memory_stops_with_advice(
     quantize.check_histogram_memory(proto, "percentile", 4, available=per_frame * 8)
     with pytest.raises(ValueError, match=r"--calib-frames 4 or fewer, or --method minmax"):
         quantize.check_histogram_memory(proto, "entropy", 5, available=per_frame * 8)
+
+
+def test_keep_float_prefix_leaves_that_subgraph_unquantized(tmp_path: Path,
+                                                             setup: dict[str, Path]) -> None:
+    calib = str(setup["fp32"].parent / "synth/images/100k/train")
+    out = tmp_path / "lane_float.onnx"
+    info = quantize.quantize_model(setup["fp32"], out, calib, frames=2,
+                                   keep_float=["/model/lane_head"])
+    proto = onnx.load(str(out))
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    lane_convs = [n for n in proto.graph.node
+                  if n.op_type == "Conv" and n.name.startswith("/model/lane_head")]
+    other_convs = [n for n in proto.graph.node
+                   if n.op_type == "Conv" and not n.name.startswith("/model/lane_head")]
+    assert len(lane_convs) >= 3 and info["keep_float_prefixes"] == ["/model/lane_head"]
+    consumers: dict[str, list[str]] = {}
+    for n in proto.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n.op_type)
+    for conv in lane_convs:  # float weights, and the output is never re-quantized
+        assert producer.get(conv.input[1]) is None, conv.name
+        assert "QuantizeLinear" not in consumers.get(conv.output[0], []), conv.name
+    assert any(producer.get(c.input[1]) is not None
+               and producer[c.input[1]].op_type == "DequantizeLinear" for c in other_convs)
+
+
+def test_keep_float_prefix_that_matches_nothing_is_an_error(
+        tmp_path: Path, setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code = quantize.main(["--model", str(setup["fp32"]), "--calib",
+                          str(setup["fp32"].parent / "synth/images/100k/train"),
+                          "--keep-float", "/model/no_such_head", "--out",
+                          str(tmp_path / "x.onnx")])
+    assert code == 1 and "matches no node" in capsys.readouterr().err

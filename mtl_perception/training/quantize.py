@@ -21,7 +21,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,18 @@ def downstream_of(graph: onnx.GraphProto, names: Iterable[str]) -> list[str]:
                 found[node.name] = None
                 stack.extend(node.output)
     return list(found)
+
+
+def nodes_with_prefix(graph: onnx.GraphProto, prefixes: Iterable[str]) -> list[str]:
+    """Names of the nodes under any of these name prefixes; ValueError if one matches none."""
+    found: list[str] = []
+    for prefix in prefixes:
+        matched = [n.name for n in graph.node if n.name.startswith(prefix)]
+        if not matched:
+            raise ValueError(f"--keep-float {prefix!r} matches no node of the model "
+                             "(node names look like /model/lane_head/...)")
+        found += [m for m in matched if m not in found]
+    return found
 
 
 def _name_nodes(proto: onnx.ModelProto) -> None:
@@ -170,8 +182,13 @@ def quantize_model(
     target: str = "tensorrt",
     method: str = "minmax",
     topic: str | None = None,
+    keep_float: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Write a QDQ INT8 copy of ``model_in``; returns what was done (for the report)."""
+    """Write a QDQ INT8 copy of ``model_in``; returns what was done (for the report).
+
+    ``keep_float`` holds node-name prefixes (e.g. ``/model/lane_head``) whose nodes stay
+    float, for layers that measurement shows are sensitive.
+    """
     import tempfile
 
     from onnxruntime.quantization import (
@@ -189,7 +206,9 @@ def quantize_model(
     check_histogram_memory(proto, method, frames)
     _name_nodes(proto)
     heads = head_convs(proto.graph)
-    keep_float = downstream_of(proto.graph, heads) + ([] if quantize_heads else heads)
+    float_nodes = downstream_of(proto.graph, heads) + ([] if quantize_heads else heads)
+    by_prefix = nodes_with_prefix(proto.graph, keep_float)
+    float_nodes += [n for n in by_prefix if n not in set(float_nodes)]
     hw = (spec.input_height, spec.input_width)
     batches = calibration_batches(calib, hw, 1, frames, every, spec.pad_value, topic)
     reader = FrameReader(batches, spec.input_name)
@@ -209,7 +228,7 @@ def quantize_model(
             activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
-            nodes_to_exclude=keep_float,
+            nodes_to_exclude=float_nodes,
             calibrate_method=methods[method],
             # TensorRT dequantizes only int8: int32 bias Q/DQ would not parse, so biases stay
             # float for the tensorrt target (TensorRT folds them into the int8 conv itself).
@@ -222,7 +241,8 @@ def quantize_model(
         "calibration_method": method,
         "heads_float": not quantize_heads,
         "head_convs": heads,
-        "float_nodes": len(keep_float),
+        "float_nodes": len(float_nodes),
+        "keep_float_prefixes": list(keep_float),
         "seconds": round(time.monotonic() - start, 1),
     }
     out = onnx.load(str(model_out))
@@ -349,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
                              "cpu: asymmetric uint8 activations (ONNX Runtime's fastest)")
     parser.add_argument("--quantize-heads", action="store_true",
                         help="also quantize the last conv before each output")
+    parser.add_argument("--keep-float", action="append", default=[], metavar="PREFIX",
+                        help="keep the nodes whose name starts with PREFIX in float "
+                             "(repeatable), e.g. /model/lane_head")
     parser.add_argument("--out", required=True, type=Path, help="output QDQ .onnx")
     parser.add_argument("--eval-data", help="labelled BDD-layout root for the accuracy delta")
     parser.add_argument("--eval-split", default="val")
@@ -362,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         info = quantize_model(args.model, args.out, args.calib, args.calib_frames,
                               args.calib_every, args.quantize_heads, args.target, args.method,
-                              args.calib_topic)
+                              args.calib_topic, args.keep_float)
         LOG.info("wrote %s (%d calibration frames, %.0f s)", args.out,
                  info["calibration_frames"], info["seconds"])
         report = build_report(args.model, args.out, info, args.calib, args.eval_data,
