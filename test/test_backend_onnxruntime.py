@@ -40,6 +40,21 @@ def test_runs_and_strips_batch(tmp_path: Path) -> None:
     backend.close()  # safe twice
 
 
+def test_thread_spinning_setting_reaches_the_session(tmp_path: Path) -> None:
+    model = build_constant_model(tmp_path / "m.onnx")
+    frame = np.full((384, 640, 3), 50, np.uint8)
+    outputs = []
+    for spinning in (True, False):
+        backend = OnnxRuntimeBackend(model, providers=["cpu"], allow_spinning=spinning)
+        options = backend._session.get_session_options()
+        entry = options.get_session_config_entry("session.intra_op.allow_spinning")
+        assert entry == ("1" if spinning else "0")
+        outputs.append(backend.run(frame))
+        backend.close()
+    np.testing.assert_array_equal(outputs[0].boxes, outputs[1].boxes)
+    np.testing.assert_array_equal(outputs[0].lane, outputs[1].lane)
+
+
 def test_metadata_size_must_match_graph(tmp_path: Path) -> None:
     import onnx
 

@@ -31,3 +31,19 @@ def test_take_wakes_on_put_and_close() -> None:
     slot.close()
     worker.join(timeout=1.0)
     assert not worker.is_alive() and got[-1] is None
+
+
+def test_taker_waiting_is_true_only_while_a_take_is_blocked() -> None:
+    slot: LatestFrameSlot[int] = LatestFrameSlot()
+    assert not slot.taker_waiting
+    got: list[int | None] = []
+    worker = threading.Thread(target=lambda: got.append(slot.take(timeout=5.0)))
+    worker.start()
+    deadline = time.monotonic() + 2.0
+    while not slot.taker_waiting and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert slot.taker_waiting, "the idle worker is visible to the producer"
+    slot.put(7)
+    worker.join(timeout=1.0)
+    assert got == [7] and not slot.taker_waiting
+    assert slot.take(timeout=0.01) is None and not slot.taker_waiting  # timeout path resets too

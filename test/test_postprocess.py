@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from mtl_perception.inference.letterbox import Letterbox
+from mtl_perception.inference.letterbox import Letterbox, upscale_uint8
 from mtl_perception.inference.postprocess import (
     Thresholds,
     best_class,
@@ -61,13 +62,46 @@ def test_thresholds_validate() -> None:
         resolve_classes([5], ["a"])
 
 
+@pytest.mark.parametrize("source_hw", [(720, 1280), (1080, 1920), (700, 1000)])
+@pytest.mark.parametrize("network_hw", [(384, 640), (256, 384)])
+def test_mask_to_source_equals_opencv_nearest_resize(source_hw: tuple[int, int],
+                                                     network_hw: tuple[int, int]) -> None:
+    """The widening fast path (whole-number factors) and cv2.resize agree pixel for pixel."""
+    rng = np.random.default_rng(1)
+    mask = rng.integers(0, 3, network_hw, dtype=np.uint8)
+    for src in [source_hw, (network_hw[0] * 4 - 64, network_hw[1] * 4)]:
+        geometry = Letterbox.fit(src, network_hw)
+        crop = mask[geometry.offset_y:geometry.offset_y + geometry.resized_height,
+                    geometry.offset_x:geometry.offset_x + geometry.resized_width]
+        want = cv2.resize(crop, (src[1], src[0]), interpolation=cv2.INTER_NEAREST)
+        np.testing.assert_array_equal(geometry.mask_to_source(mask), want)
+        out = np.full(src, 9, np.uint8)
+        assert geometry.mask_to_source(mask, out) is out
+        np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_whole_number_upscale_matches_opencv(factor: int) -> None:
+    src = np.random.default_rng(2).integers(0, 256, (37, 53), dtype=np.uint8)
+    out = np.empty((37 * factor, 53 * factor), np.uint8)
+    upscale_uint8(src, factor, out)
+    np.testing.assert_array_equal(
+        out, cv2.resize(src, (53 * factor, 37 * factor), interpolation=cv2.INTER_NEAREST))
+    geometry = Letterbox.fit((360 * factor, 640 * factor), (384, 640))
+    assert geometry.integer_factor == factor
+    assert Letterbox.fit((1080, 1920), (384, 640)).integer_factor == 3  # cv2 path
+    with pytest.raises(ValueError, match="not one of"):
+        upscale_uint8(src, 3, np.empty((111, 159), np.uint8))
+
+
 @pytest.mark.parametrize("top", [3, 40])  # 40 does not fit a nibble: the two-resize fallback
-def test_paired_mask_resize_equals_two_resizes(top: int) -> None:
+@pytest.mark.parametrize("source_hw", [(720, 1280), (1080, 1920)])  # fast path, packed resize
+def test_paired_mask_resize_equals_two_resizes(top: int, source_hw: tuple[int, int]) -> None:
     rng = np.random.default_rng(0)
-    geometry = Letterbox.fit((720, 1280), (384, 640))
+    geometry = Letterbox.fit(source_hw, (384, 640))
     drivable = rng.integers(0, top, (384, 640), dtype=np.uint8)
     lane = rng.integers(0, 2, (384, 640), dtype=np.uint8)
-    out = (np.full((720, 1280), 7, np.uint8), np.full((720, 1280), 7, np.uint8))
+    out = (np.full(source_hw, 7, np.uint8), np.full(source_hw, 7, np.uint8))
     a, b = masks_to_source(drivable, lane, geometry, out)
     assert a is out[0] and b is out[1]
     np.testing.assert_array_equal(a, geometry.mask_to_source(drivable))
@@ -80,8 +114,9 @@ def test_paired_mask_resize_equals_two_resizes(top: int) -> None:
 def test_paired_mask_resize_rejects_wrong_buffers() -> None:
     geometry = Letterbox.fit((720, 1280), (384, 640))
     mask = np.zeros((384, 640), np.uint8)
-    with pytest.raises(ValueError, match="do not match"):
-        masks_to_source(mask, mask, geometry, (np.zeros((10, 10), np.uint8),) * 2)
+    for geo in (geometry, Letterbox.fit((1080, 1920), (384, 640))):
+        with pytest.raises(ValueError, match=r"(does|do) not match"):
+            masks_to_source(mask, mask, geo, (np.zeros((10, 10), np.uint8),) * 2)
     with pytest.raises(ValueError, match="uint8 HxW"):
         masks_to_source(mask.astype(np.int32), mask, geometry)
 

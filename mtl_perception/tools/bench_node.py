@@ -197,6 +197,9 @@ class Probe:
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)
+        # The spin thread must have left rclpy before the context goes, or the process
+        # aborts at exit ("terminate called without an active exception", rc 134).
+        self.thread.join(timeout=5.0)
         self.node.destroy_node()
         self.rclpy.try_shutdown(context=self.context)
 
@@ -240,12 +243,14 @@ def run_rate(probe: Probe, pid: int, rate: float, seconds: float, start_index: i
 PUBLICATION_MODES = ("SYNCHRONOUS", "ASYNCHRONOUS")
 
 
-def _start_node(model: Path, threads: int, env: dict[str, str], log_path: Path
-                ) -> subprocess.Popen:
+def _start_node(model: Path, threads: int, env: dict[str, str], log_path: Path,
+                spinning: bool | None = None) -> subprocess.Popen:
     script = Path(sys.executable).with_name("perception_node")
     node_cmd = [str(script), "--ros-args", "-r", "__ns:=/bench", "-p", f"model_path:={model}",
                 "-p", "backend:=onnxruntime", "-p", f"onnxruntime_threads:={threads}",
                 "-p", "diagnostics_period:=0.5"]
+    if spinning is not None:
+        node_cmd += ["-p", f"onnxruntime_spinning:={str(spinning).lower()}"]
     with log_path.open("w") as log:
         return subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
@@ -284,6 +289,7 @@ def _overhead(probe: Probe, proc: subprocess.Popen, args: argparse.Namespace) ->
         "stages_ms_p50": {k.removesuffix("_ms_p50"): float(v) for k, v in diag.items()
                           if k.endswith("_ms_p50")},
         "delivered_latency_ms_p50": phase.get("latency_p50_ms", float("nan")),
+        "node_cpu_percent": phase["cpu_percent"],
     }
     o["overhead_percent_of_backend"] = 100.0 * o["node_overhead_ms_p50"] / o["backend_ms_p50"]
     o["meets_target"] = bool(o["node_overhead_ms_p50"] <= 3.0
@@ -309,10 +315,11 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
     model = Path(args.model) if args.model else build_random_model(workdir / "random.onnx")
     result: dict[str, Any] = {"model": str(model), "input": f"{W}x{H} bgr8",
                               "node_log": str(workdir / "node.log"),
-                              "publication_mode": default_mode}
+                              "publication_mode": default_mode,
+                              "spinning": _spin_label(args.spinning)}
     probe = Probe("/bench")
     try:
-        proc = _start_node(model, args.threads, env, workdir / "node.log")
+        proc = _start_node(model, args.threads, env, workdir / "node.log", args.spinning)
         try:
             if not probe.wait_matched():
                 raise RuntimeError(f"the node never subscribed; see {workdir / 'node.log'}")
@@ -342,6 +349,18 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
                 finally:
                     _stop_node(proc)
                     probe.wait_unmatched()
+        if args.compare_spinning:
+            result["by_spinning"] = {_spin_label(args.spinning): result["overhead"]}
+            other = not args.spinning
+            log_path = workdir / f"node_spinning_{_spin_label(other)}.log"
+            proc = _start_node(model, args.threads, env, log_path, other)
+            try:
+                if not probe.wait_matched():
+                    raise RuntimeError(f"the node never subscribed; see {log_path}")
+                result["by_spinning"][_spin_label(other)] = _overhead(probe, proc, args)
+            finally:
+                _stop_node(proc)
+                probe.wait_unmatched()
     finally:
         probe.close()
     return result
@@ -371,12 +390,40 @@ def _publication_mode_lines(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def _spin_label(spinning: bool) -> str:
+    return "on" if spinning else "off"
+
+
+def _spinning_lines(r: dict) -> list[str]:
+    variants = r.get("by_spinning")
+    if not variants:
+        return []
+    lines = ["Overhead phase repeated with ONNX Runtime's thread spinning on and off "
+             "(`onnxruntime_spinning`; a fresh node each, same run):", "",
+             "| spinning | overhead p50 (ms) | publish p50 (ms) | backend p50 (ms) | "
+             "end-to-end p50 (ms) | frame -> lane mask received p50 (ms) | node CPU % |",
+             "|---|---|---|---|---|---|---|"]
+    for label, o in variants.items():
+        lines.append(f"| {label} | {o['node_overhead_ms_p50']:.2f} | "
+                     f"{o['stages_ms_p50'].get('publish', float('nan')):.2f} | "
+                     f"{o['backend_ms_p50']:.1f} | {o['end_to_end_ms_p50']:.1f} | "
+                     f"{o['delivered_latency_ms_p50']:.1f} | {o['node_cpu_percent']:.0f} |")
+    if len(variants) == 2:
+        on, off = variants["on"], variants["off"]
+        ratios = ", ".join(f"{name} {off[key] / on[key]:.2f}" for name, key in (
+            ("overhead", "node_overhead_ms_p50"), ("end-to-end", "end_to_end_ms_p50"),
+            ("delivered latency", "delivered_latency_ms_p50"), ("CPU", "node_cpu_percent")))
+        lines += ["", f"Ratio off / on: {ratios}."]
+    return [*lines, ""]
+
+
 def to_markdown(r: dict, command: str) -> str:
     o = r["overhead"]
     lines = [
         "## Node (`mtl-bench node`)", "", f"Command: `{command}`", "",
         f"Model `{Path(r['model']).name}`, input {r['input']}, ONNX Runtime CPU, Fast DDS "
-        f"publication mode {r.get('publication_mode', 'SYNCHRONOUS')}.", "",
+        f"publication mode {r.get('publication_mode', 'SYNCHRONOUS')}, ONNX Runtime thread "
+        f"spinning {r.get('spinning', 'on')}.", "",
         f"- Node overhead (median of end-to-end minus backend, per frame): "
         f"**{o['node_overhead_ms_p50']:.2f} ms** = {o['overhead_percent_of_backend']:.1f}% of "
         f"the backend's {o['backend_ms_p50']:.1f} ms (target <= 3 ms and <= 10%: "
@@ -384,6 +431,7 @@ def to_markdown(r: dict, command: str) -> str:
         "- Stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in
                                             sorted(o["stages_ms_p50"].items())), "",
         *_publication_mode_lines(r),
+        *_spinning_lines(r),
         "| rate | delivered/s | missed | dropped in node | latency min / mean / p50 / p99 / max"
         " (ms) | jitter (ms) | CPU % | RSS start -> end (MB) |",
         "|---|---|---|---|---|---|---|---|",
@@ -407,6 +455,12 @@ def to_markdown(r: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return text == "on"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mtl-bench node", description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="exported ONNX (default: random 384x640)")
@@ -419,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overhead-seconds", type=float, default=20.0)
     p.add_argument("--compare-publication-modes", action="store_true",
                    help="repeat the overhead phase with the other Fast DDS publication mode")
+    p.add_argument("--spinning", type=_on_off, default=True, metavar="{on,off}",
+                   help="the node's onnxruntime_spinning for the main run (default on)")
+    p.add_argument("--compare-spinning", action="store_true",
+                   help="repeat the overhead phase with ONNX Runtime thread spinning flipped")
     p.add_argument("--out", default=None, help="write the markdown section here")
     p.add_argument("--json", default=None, help="write all numbers here")
     return p

@@ -41,6 +41,7 @@ def load_backend(
     precision: str = "fp16",
     providers: Sequence[str] | None = None,
     intra_op_threads: int = 0,
+    onnxruntime_spinning: bool = True,
 ) -> Backend:
     """Create the requested backend; raises BackendError with a one-line reason."""
     log = logger or logging.getLogger(__name__)
@@ -60,4 +61,5 @@ def load_backend(
     from mtl_perception.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 
     return OnnxRuntimeBackend(model_path, providers=providers,
-                              intra_op_threads=intra_op_threads, logger=log)
+                              intra_op_threads=intra_op_threads, logger=log,
+                              allow_spinning=onnxruntime_spinning)

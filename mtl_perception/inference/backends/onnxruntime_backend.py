@@ -54,6 +54,7 @@ class OnnxRuntimeBackend(Backend):
         providers: Sequence[str] | None = None,
         intra_op_threads: int = 0,
         logger: Any = None,
+        allow_spinning: bool = True,
     ) -> None:
         log = logger or logging.getLogger(__name__)
         path = os.fspath(model_path)
@@ -70,6 +71,10 @@ class OnnxRuntimeBackend(Backend):
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
         options.log_severity_level = 3
+        # Pool threads that spin after each parallel section burn the cores the node needs
+        # for publishing right after run() returns (docs/benchmarks.md, node section).
+        options.add_session_config_entry("session.intra_op.allow_spinning",
+                                         "1" if allow_spinning else "0")
         try:
             self._session = ort.InferenceSession(path, sess_options=options, providers=chosen)
         except Exception as exc:  # ORT raises several private exception types
