@@ -40,19 +40,22 @@ def test_runs_and_strips_batch(tmp_path: Path) -> None:
     backend.close()  # safe twice
 
 
-def test_thread_spinning_setting_reaches_the_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode,allow,stop", [("run", "1", "1"), ("always", "1", "0"),
+                                             ("never", "0", "0")])
+def test_thread_spinning_mode_reaches_the_session(tmp_path: Path, mode: str, allow: str,
+                                                  stop: str) -> None:
     model = build_constant_model(tmp_path / "m.onnx")
     frame = np.full((384, 640, 3), 50, np.uint8)
-    outputs = []
-    for spinning in (True, False):
-        backend = OnnxRuntimeBackend(model, providers=["cpu"], allow_spinning=spinning)
-        options = backend._session.get_session_options()
-        entry = options.get_session_config_entry("session.intra_op.allow_spinning")
-        assert entry == ("1" if spinning else "0")
-        outputs.append(backend.run(frame))
-        backend.close()
-    np.testing.assert_array_equal(outputs[0].boxes, outputs[1].boxes)
-    np.testing.assert_array_equal(outputs[0].lane, outputs[1].lane)
+    backend = OnnxRuntimeBackend(model, providers=["cpu"], spinning=mode)
+    options = backend._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == allow
+    assert options.get_session_config_entry("session.force_spinning_stop") == stop
+    reference = OnnxRuntimeBackend(model, providers=["cpu"], spinning="always")
+    np.testing.assert_array_equal(backend.run(frame).boxes, reference.run(frame).boxes)
+    backend.close()
+    reference.close()
+    with pytest.raises(BackendError, match="spinning must be one of"):
+        OnnxRuntimeBackend(model, providers=["cpu"], spinning="sometimes")
 
 
 def test_metadata_size_must_match_graph(tmp_path: Path) -> None:

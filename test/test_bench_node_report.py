@@ -17,22 +17,27 @@ def _overhead(overhead: float, backend: float, e2e: float, delivered: float, cpu
 
 
 def test_spinning_comparison_table_and_ratios() -> None:
-    on = _overhead(2.8, 42.0, 45.0, 87.0, 60.0, 1.5)
-    off = _overhead(2.4, 46.0, 48.6, 91.4, 42.0, 1.2)
-    result = {"model": "/m/model.onnx", "input": "1280x720 bgr8", "overhead": on,
-              "rates": [], "spinning": "on", "by_spinning": {"on": on, "off": off}}
+    run = _overhead(2.2, 42.0, 44.4, 80.0, 45.0, 1.1)
+    always = _overhead(2.8, 42.0, 45.0, 87.0, 60.0, 1.5)
+    never = _overhead(2.4, 46.0, 48.6, 91.4, 42.0, 1.2)
+    result = {"model": "/m/model.onnx", "input": "1280x720 bgr8", "overhead": run,
+              "rates": [], "spinning": "run",
+              "by_spinning": {"run": run, "always": always, "never": never}}
     text = bench_node.to_markdown(result, "mtl-bench node --compare-spinning")
-    assert "thread spinning on." in text
-    assert "| on | 2.80 | 1.50 | 42.0 | 45.0 | 87.0 | 60 |" in text
-    assert "| off | 2.40 | 1.20 | 46.0 | 48.6 | 91.4 | 42 |" in text
-    assert ("Ratio off / on: overhead 0.86, end-to-end 1.08, delivered latency 1.05, "
-            "CPU 0.70.") in text
-    assert "**2.80 ms**" in text and "met" in text
+    assert "thread spinning `run`." in text
+    assert "| always | 2.80 | 1.50 | 42.0 | 45.0 | 87.0 | 60 |" in text
+    assert "| never | 2.40 | 1.20 | 46.0 | 48.6 | 91.4 | 42 |" in text
+    assert ("Ratio run / always: overhead 0.79, end-to-end 0.99, delivered latency 0.92, "
+            "CPU 0.75.") in text
+    assert "Ratio never / always: overhead 0.86, end-to-end 1.08" in text
+    assert "**2.20 ms**" in text and "met" in text
 
 
-def test_spinning_switch_parses_on_and_off_only() -> None:
+def test_spinning_switch_takes_the_node_modes_only() -> None:
     parser = bench_node.build_parser()
-    assert parser.parse_args([]).spinning is True
-    assert parser.parse_args(["--spinning", "off", "--compare-spinning"]).spinning is False
+    assert parser.parse_args([]).spinning == "run"
+    assert parser.parse_args(["--spinning", "never", "--compare-spinning"]).spinning == "never"
     with pytest.raises(SystemExit):
         parser.parse_args(["--spinning", "maybe"])
+    from mtl_perception.ros.parameters import BY_NAME
+    assert BY_NAME["onnxruntime_spinning"].choices == bench_node.SPINNING_MODES

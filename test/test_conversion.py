@@ -34,7 +34,11 @@ def test_colour_view_and_refill_after_resize() -> None:
     msg = filler.fill(Header(), small, "bgr8")
     assert (msg.step, len(msg.data)) == (18, 72)
     big = np.arange(8 * 10, dtype=np.uint8).reshape(8, 10)
-    msg = filler.fill(Header(), big, "mono8")  # new size: a new buffer, filled by copy
+    header = Header(frame_id="cam")
+    again = filler.fill(header, big, "mono8")  # new size: a new buffer, filled by copy
+    assert again is msg, "one message per output is reused"
+    assert (msg.height, msg.width, msg.step, msg.encoding) == (8, 10, 10, "mono8")
+    assert msg.header.frame_id == "cam"
     np.testing.assert_array_equal(np.frombuffer(msg.data, np.uint8), big.ravel())
 
 

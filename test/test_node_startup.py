@@ -55,3 +55,18 @@ def test_foxy_vision_msgs_layout_stops_startup(tmp_path: Path) -> None:
                      "-p", f"model_path:={model}"])
     assert result.returncode == 1
     assert "Foxy/Galactic layout" in _reason(result)
+
+
+@pytest.mark.parametrize("param,value,expected", [
+    ("onnxruntime_threads", "two", "onnxruntime_threads"),
+    ("onnxruntime_spinning", "false", "onnxruntime_spinning"),  # a bool for a string
+    ("onnxruntime_spinning", "sometimes", "onnxruntime_spinning='sometimes' is not one of"),
+])
+def test_badly_typed_or_unknown_parameter_value_stops_startup(
+        tmp_path: Path, param: str, value: str, expected: str) -> None:
+    model = build_constant_model(tmp_path / "model.onnx")
+    result = _start([str(NODE_SCRIPT), "--ros-args", "-p", f"model_path:={model}",
+                     "-p", "backend:=onnxruntime", "-p", f"{param}:={value}"])
+    assert result.returncode == 1
+    assert expected in _reason(result)
+    assert "Traceback" not in result.stderr

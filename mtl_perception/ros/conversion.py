@@ -46,15 +46,18 @@ def compressed_to_array(msg: CompressedImage, max_pixels: int) -> DecodedImage:
 
 
 class ImageFiller:
-    """Fills sensor_msgs/Image messages from arrays, reusing one data buffer per output.
+    """Fills one reused sensor_msgs/Image per output, with one reused data buffer.
 
-    publish() serializes synchronously, so the buffer may be refilled for the next frame.
+    publish() serializes synchronously, so the message and its buffer may be refilled for the
+    next frame; reusing both saves building a message and re-checking its data every frame.
     :meth:`view` lends the buffer as an array so a producer can write pixels in place;
     :meth:`fill` then skips its copy.
     """
 
     def __init__(self) -> None:
         self._buffer = array.array("B")
+        self._msg = Image()
+        self._msg.is_bigendian = 0
 
     def view(self, height: int, width: int, channels: int = 1) -> np.ndarray:
         """The message buffer as a writable uint8 array of this shape (valid until resized)."""
@@ -72,13 +75,12 @@ class ImageFiller:
                     and pixels.shape == target.shape and pixels.dtype == np.uint8)
         if not in_place:
             target[...] = pixels  # numpy copies through a temporary if the two overlap
-        msg = Image()
+        msg = self._msg
         msg.header = header
-        msg.height, msg.width = h, w
-        msg.encoding = encoding
-        msg.is_bigendian = 0
-        msg.step = w * channels
-        msg.data = self._buffer
+        if (msg.height, msg.width, msg.step, msg.encoding) != (h, w, w * channels, encoding):
+            msg.height, msg.width, msg.step, msg.encoding = h, w, w * channels, encoding
+        if msg.data is not self._buffer:
+            msg.data = self._buffer
         return msg
 
 

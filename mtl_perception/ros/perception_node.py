@@ -24,6 +24,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -78,7 +79,12 @@ class PerceptionNode(Node):
         super().__init__(node_name, **kwargs)
         for spec in PARAMS:
             default = Parameter.Type.STRING_ARRAY if spec.default is None else spec.default
-            self.declare_parameter(spec.name, default, descriptor(spec))
+            try:
+                self.declare_parameter(spec.name, default, descriptor(spec))
+            except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+                # e.g. `-p onnxruntime_threads:=two`, or YAML reading `off` as a boolean
+                raise StartupError(f"parameter {spec.name}: {exc} (see docs/parameters.md)"
+                                   ) from exc
         try:
             check_vision_msgs_layout()
             self.pipeline = self._create_pipeline()
@@ -110,8 +116,8 @@ class PerceptionNode(Node):
             return None
 
     def _create_pipeline(self) -> Pipeline:
-        for name in ("backend", "precision", "input_transport", "input_qos_reliability",
-                     "output_qos_reliability"):
+        for name in ("backend", "precision", "onnxruntime_spinning", "input_transport",
+                     "input_qos_reliability", "output_qos_reliability"):
             problem = choice_problem(name, self._param(name))
             if problem:
                 raise ValueError(problem)
@@ -122,7 +128,7 @@ class PerceptionNode(Node):
             cache_dir=self._param("engine_cache_dir") or None,
             precision=self._param("precision"),
             intra_op_threads=int(self._param("onnxruntime_threads")),
-            onnxruntime_spinning=bool(self._param("onnxruntime_spinning")),
+            onnxruntime_spinning=str(self._param("onnxruntime_spinning")),
         )
         self.backend_name = backend.name
         return Pipeline(
@@ -290,12 +296,15 @@ class PerceptionNode(Node):
         return SetParametersResult(successful=True)
 
     def destroy_node(self) -> None:
-        """Stop the worker before the publishers go away."""
+        """Stop the worker before the publishers go away (also after a failed __init__)."""
         self._running = False
-        self.slot.close()
-        if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join(timeout=5.0)
-        self.pipeline.close()
+        if hasattr(self, "slot"):
+            self.slot.close()
+        worker = getattr(self, "_worker", None)
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            worker.join(timeout=5.0)
+        if hasattr(self, "pipeline"):
+            self.pipeline.close()
         super().destroy_node()
 
 

@@ -241,16 +241,17 @@ def run_rate(probe: Probe, pid: int, rate: float, seconds: float, start_index: i
 
 
 PUBLICATION_MODES = ("SYNCHRONOUS", "ASYNCHRONOUS")
+SPINNING_MODES = ("run", "always", "never")  # as the node's onnxruntime_spinning
 
 
 def _start_node(model: Path, threads: int, env: dict[str, str], log_path: Path,
-                spinning: bool | None = None) -> subprocess.Popen:
+                spinning: str | None = None) -> subprocess.Popen:
     script = Path(sys.executable).with_name("perception_node")
     node_cmd = [str(script), "--ros-args", "-r", "__ns:=/bench", "-p", f"model_path:={model}",
                 "-p", "backend:=onnxruntime", "-p", f"onnxruntime_threads:={threads}",
                 "-p", "diagnostics_period:=0.5"]
     if spinning is not None:
-        node_cmd += ["-p", f"onnxruntime_spinning:={str(spinning).lower()}"]
+        node_cmd += ["-p", f"onnxruntime_spinning:={spinning}"]
     with log_path.open("w") as log:
         return subprocess.Popen(node_cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
@@ -316,7 +317,7 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
     result: dict[str, Any] = {"model": str(model), "input": f"{W}x{H} bgr8",
                               "node_log": str(workdir / "node.log"),
                               "publication_mode": default_mode,
-                              "spinning": _spin_label(args.spinning)}
+                              "spinning": args.spinning}
     probe = Probe("/bench")
     try:
         proc = _start_node(model, args.threads, env, workdir / "node.log", args.spinning)
@@ -350,17 +351,17 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
                     _stop_node(proc)
                     probe.wait_unmatched()
         if args.compare_spinning:
-            result["by_spinning"] = {_spin_label(args.spinning): result["overhead"]}
-            other = not args.spinning
-            log_path = workdir / f"node_spinning_{_spin_label(other)}.log"
-            proc = _start_node(model, args.threads, env, log_path, other)
-            try:
-                if not probe.wait_matched():
-                    raise RuntimeError(f"the node never subscribed; see {log_path}")
-                result["by_spinning"][_spin_label(other)] = _overhead(probe, proc, args)
-            finally:
-                _stop_node(proc)
-                probe.wait_unmatched()
+            result["by_spinning"] = {args.spinning: result["overhead"]}
+            for other in (m for m in SPINNING_MODES if m != args.spinning):
+                log_path = workdir / f"node_spinning_{other}.log"
+                proc = _start_node(model, args.threads, env, log_path, other)
+                try:
+                    if not probe.wait_matched():
+                        raise RuntimeError(f"the node never subscribed; see {log_path}")
+                    result["by_spinning"][other] = _overhead(probe, proc, args)
+                finally:
+                    _stop_node(proc)
+                    probe.wait_unmatched()
     finally:
         probe.close()
     return result
@@ -390,15 +391,11 @@ def _publication_mode_lines(r: dict) -> list[str]:
     return [*lines, ""]
 
 
-def _spin_label(spinning: bool) -> str:
-    return "on" if spinning else "off"
-
-
 def _spinning_lines(r: dict) -> list[str]:
     variants = r.get("by_spinning")
     if not variants:
         return []
-    lines = ["Overhead phase repeated with ONNX Runtime's thread spinning on and off "
+    lines = ["Overhead phase repeated per ONNX Runtime thread-spinning mode "
              "(`onnxruntime_spinning`; a fresh node each, same run):", "",
              "| spinning | overhead p50 (ms) | publish p50 (ms) | backend p50 (ms) | "
              "end-to-end p50 (ms) | frame -> lane mask received p50 (ms) | node CPU % |",
@@ -408,12 +405,15 @@ def _spinning_lines(r: dict) -> list[str]:
                      f"{o['stages_ms_p50'].get('publish', float('nan')):.2f} | "
                      f"{o['backend_ms_p50']:.1f} | {o['end_to_end_ms_p50']:.1f} | "
                      f"{o['delivered_latency_ms_p50']:.1f} | {o['node_cpu_percent']:.0f} |")
-    if len(variants) == 2:
-        on, off = variants["on"], variants["off"]
-        ratios = ", ".join(f"{name} {off[key] / on[key]:.2f}" for name, key in (
-            ("overhead", "node_overhead_ms_p50"), ("end-to-end", "end_to_end_ms_p50"),
-            ("delivered latency", "delivered_latency_ms_p50"), ("CPU", "node_cpu_percent")))
-        lines += ["", f"Ratio off / on: {ratios}."]
+    if "always" in variants:
+        base = variants["always"]
+        lines.append("")
+        for mode in (m for m in SPINNING_MODES if m in variants and m != "always"):
+            ratios = ", ".join(f"{name} {variants[mode][key] / base[key]:.2f}" for name, key in (
+                ("overhead", "node_overhead_ms_p50"), ("end-to-end", "end_to_end_ms_p50"),
+                ("delivered latency", "delivered_latency_ms_p50"),
+                ("CPU", "node_cpu_percent")))
+            lines.append(f"Ratio {mode} / always: {ratios}.")
     return [*lines, ""]
 
 
@@ -423,7 +423,7 @@ def to_markdown(r: dict, command: str) -> str:
         "## Node (`mtl-bench node`)", "", f"Command: `{command}`", "",
         f"Model `{Path(r['model']).name}`, input {r['input']}, ONNX Runtime CPU, Fast DDS "
         f"publication mode {r.get('publication_mode', 'SYNCHRONOUS')}, ONNX Runtime thread "
-        f"spinning {r.get('spinning', 'on')}.", "",
+        f"spinning `{r.get('spinning', 'run')}`.", "",
         f"- Node overhead (median of end-to-end minus backend, per frame): "
         f"**{o['node_overhead_ms_p50']:.2f} ms** = {o['overhead_percent_of_backend']:.1f}% of "
         f"the backend's {o['backend_ms_p50']:.1f} ms (target <= 3 ms and <= 10%: "
@@ -455,12 +455,6 @@ def to_markdown(r: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _on_off(text: str) -> bool:
-    if text not in ("on", "off"):
-        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
-    return text == "on"
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mtl-bench node", description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="exported ONNX (default: random 384x640)")
@@ -473,10 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overhead-seconds", type=float, default=20.0)
     p.add_argument("--compare-publication-modes", action="store_true",
                    help="repeat the overhead phase with the other Fast DDS publication mode")
-    p.add_argument("--spinning", type=_on_off, default=True, metavar="{on,off}",
-                   help="the node's onnxruntime_spinning for the main run (default on)")
+    p.add_argument("--spinning", choices=SPINNING_MODES, default="run",
+                   help="the node's onnxruntime_spinning for the main run")
     p.add_argument("--compare-spinning", action="store_true",
-                   help="repeat the overhead phase with ONNX Runtime thread spinning flipped")
+                   help="repeat the overhead phase with the other ONNX Runtime spinning modes")
     p.add_argument("--out", default=None, help="write the markdown section here")
     p.add_argument("--json", default=None, help="write all numbers here")
     return p

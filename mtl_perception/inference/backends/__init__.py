@@ -41,7 +41,7 @@ def load_backend(
     precision: str = "fp16",
     providers: Sequence[str] | None = None,
     intra_op_threads: int = 0,
-    onnxruntime_spinning: bool = True,
+    onnxruntime_spinning: str = "run",
 ) -> Backend:
     """Create the requested backend; raises BackendError with a one-line reason."""
     log = logger or logging.getLogger(__name__)
@@ -62,4 +62,4 @@ def load_backend(
 
     return OnnxRuntimeBackend(model_path, providers=providers,
                               intra_op_threads=intra_op_threads, logger=log,
-                              allow_spinning=onnxruntime_spinning)
+                              spinning=onnxruntime_spinning)

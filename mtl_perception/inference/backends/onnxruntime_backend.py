@@ -39,6 +39,10 @@ def choose_providers(allowed: Sequence[str] | None, available: Sequence[str]) ->
     return chosen
 
 
+# Thread-pool spin-waiting: only while run() executes (default), ORT's own default of
+# spinning on after it, or never.
+SPINNING_MODES = ("run", "always", "never")
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
@@ -54,7 +58,7 @@ class OnnxRuntimeBackend(Backend):
         providers: Sequence[str] | None = None,
         intra_op_threads: int = 0,
         logger: Any = None,
-        allow_spinning: bool = True,
+        spinning: str = "run",
     ) -> None:
         log = logger or logging.getLogger(__name__)
         path = os.fspath(model_path)
@@ -71,10 +75,15 @@ class OnnxRuntimeBackend(Backend):
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
         options.log_severity_level = 3
-        # Pool threads that spin after each parallel section burn the cores the node needs
-        # for publishing right after run() returns (docs/benchmarks.md, node section).
+        if spinning not in SPINNING_MODES:
+            raise BackendError(f"ONNX Runtime spinning must be one of {SPINNING_MODES}, "
+                               f"got {spinning!r}")
+        # Pool threads that keep spinning after run() returns burn the cores the node needs
+        # for publishing right then; "run" stops them when run() returns (docs/benchmarks.md).
         options.add_session_config_entry("session.intra_op.allow_spinning",
-                                         "1" if allow_spinning else "0")
+                                         "0" if spinning == "never" else "1")
+        options.add_session_config_entry("session.force_spinning_stop",
+                                         "1" if spinning == "run" else "0")
         try:
             self._session = ort.InferenceSession(path, sess_options=options, providers=chosen)
         except Exception as exc:  # ORT raises several private exception types
