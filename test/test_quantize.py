@@ -132,7 +132,8 @@ def test_keep_float_prefix_leaves_that_subgraph_unquantized(tmp_path: Path,
                   if n.op_type == "Conv" and n.name.startswith("/model/lane_head")]
     other_convs = [n for n in proto.graph.node
                    if n.op_type == "Conv" and not n.name.startswith("/model/lane_head")]
-    assert len(lane_convs) >= 3 and info["keep_float_prefixes"] == ["/model/lane_head"]
+    assert len(lane_convs) >= 3
+    assert info["keep_float_prefixes"] == ["/model/lane_head", *quantize.EARLY_STAGES]
     consumers: dict[str, list[str]] = {}
     for n in proto.graph.node:
         for i in n.input:
@@ -151,3 +152,23 @@ def test_keep_float_prefix_that_matches_nothing_is_an_error(
                           "--keep-float", "/model/no_such_head", "--out",
                           str(tmp_path / "x.onnx")])
     assert code == 1 and "matches no node" in capsys.readouterr().err
+
+
+def _early_conv_weights_dequantized(path: Path) -> list[bool]:
+    proto = onnx.load(str(path))
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    return [producer.get(n.input[1]) is not None
+            and producer[n.input[1]].op_type == "DequantizeLinear"
+            for n in proto.graph.node
+            if n.op_type == "Conv" and n.name.startswith(quantize.EARLY_STAGES)]
+
+
+def test_early_stages_stay_float_unless_asked(tmp_path: Path, setup: dict[str, Path]) -> None:
+    default = _early_conv_weights_dequantized(setup["int8"])
+    assert len(default) >= 4 and not any(default)
+    out = tmp_path / "early_int8.onnx"
+    info = quantize.quantize_model(setup["fp32"], out,
+                                   str(setup["fp32"].parent / "synth/images/100k/train"),
+                                   frames=2, quantize_early=True)
+    assert all(_early_conv_weights_dequantized(out))
+    assert info["keep_float_prefixes"] == []

@@ -8,8 +8,9 @@ INT8 on a Jetson (``--target tensorrt``: symmetric int8 activations, zero points
 TensorRT requires). The in-graph decode tail (box decoding, sigmoid, argmax) always stays in
 float: quantizing pixel coordinates to 8 bits would move boxes by pixels. The last
 convolution before each output (detection head and segmentation logits) stays float too
-unless ``--quantize-heads`` is given (see docs/deployment.md for the measured effect).
-The JSON report holds the accuracy delta against FP32 on a labelled split (detection mAP50,
+unless ``--quantize-heads`` is given, and so do the stride-2/4 backbone stages and the
+low-level feature unless ``--quantize-early-stages`` is given (docs/deployment.md has the
+measured effect of both). The JSON report holds the accuracy delta against FP32 on a labelled split (detection mAP50,
 drivable mIoU, lane IoU, in points), the latency of both models measured side by side in
 one process, and the size ratio.
 """
@@ -37,6 +38,10 @@ from .calibration import calibration_batches
 LOG = logging.getLogger("mtl-quantize")
 QUANT_KEY = "mtl_perception.quantization"
 TARGETS = ("tensorrt", "cpu")
+# The stride-2 and stride-4 backbone stages and the low-level projection the segmentation
+# heads take directly: quantized, they cost about 1 lane IoU point on the demo model and made
+# ONNX Runtime slower on CPU (docs/deployment.md), so they stay float by default.
+EARLY_STAGES = ("/model/backbone/stages.0", "/model/backbone/stages.1", "/model/low_level")
 
 
 def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
@@ -80,12 +85,16 @@ def downstream_of(graph: onnx.GraphProto, names: Iterable[str]) -> list[str]:
     return list(found)
 
 
-def nodes_with_prefix(graph: onnx.GraphProto, prefixes: Iterable[str]) -> list[str]:
-    """Names of the nodes under any of these name prefixes; ValueError if one matches none."""
+def nodes_with_prefix(graph: onnx.GraphProto, prefixes: Iterable[str],
+                      required: bool = True) -> list[str]:
+    """Names of the nodes under any of these name prefixes.
+
+    ValueError if a ``required`` prefix matches none (a typo would otherwise do nothing).
+    """
     found: list[str] = []
     for prefix in prefixes:
         matched = [n.name for n in graph.node if n.name.startswith(prefix)]
-        if not matched:
+        if not matched and required:
             raise ValueError(f"--keep-float {prefix!r} matches no node of the model "
                              "(node names look like /model/lane_head/...)")
         found += [m for m in matched if m not in found]
@@ -183,11 +192,13 @@ def quantize_model(
     method: str = "minmax",
     topic: str | None = None,
     keep_float: Sequence[str] = (),
+    quantize_early: bool = False,
 ) -> dict[str, Any]:
     """Write a QDQ INT8 copy of ``model_in``; returns what was done (for the report).
 
     ``keep_float`` holds node-name prefixes (e.g. ``/model/lane_head``) whose nodes stay
-    float, for layers that measurement shows are sensitive.
+    float, for layers that measurement shows are sensitive. Unless ``quantize_early``, the
+    :data:`EARLY_STAGES` stay float as well (measured: docs/deployment.md).
     """
     import tempfile
 
@@ -208,7 +219,9 @@ def quantize_model(
     heads = head_convs(proto.graph)
     float_nodes = downstream_of(proto.graph, heads) + ([] if quantize_heads else heads)
     by_prefix = nodes_with_prefix(proto.graph, keep_float)
-    float_nodes += [n for n in by_prefix if n not in set(float_nodes)]
+    if not quantize_early:
+        by_prefix += nodes_with_prefix(proto.graph, EARLY_STAGES, required=False)
+    float_nodes += [n for n in dict.fromkeys(by_prefix) if n not in set(float_nodes)]
     hw = (spec.input_height, spec.input_width)
     batches = calibration_batches(calib, hw, 1, frames, every, spec.pad_value, topic)
     reader = FrameReader(batches, spec.input_name)
@@ -242,7 +255,8 @@ def quantize_model(
         "heads_float": not quantize_heads,
         "head_convs": heads,
         "float_nodes": len(float_nodes),
-        "keep_float_prefixes": list(keep_float),
+        "keep_float_prefixes": list(keep_float) + ([] if quantize_early
+                                                   else list(EARLY_STAGES)),
         "seconds": round(time.monotonic() - start, 1),
     }
     out = onnx.load(str(model_out))
@@ -372,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-float", action="append", default=[], metavar="PREFIX",
                         help="keep the nodes whose name starts with PREFIX in float "
                              "(repeatable), e.g. /model/lane_head")
+    parser.add_argument("--quantize-early-stages", action="store_true",
+                        help="also quantize the stride-2/4 backbone stages and the low-level "
+                             "feature (float by default)")
     parser.add_argument("--out", required=True, type=Path, help="output QDQ .onnx")
     parser.add_argument("--eval-data", help="labelled BDD-layout root for the accuracy delta")
     parser.add_argument("--eval-split", default="val")
@@ -385,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         info = quantize_model(args.model, args.out, args.calib, args.calib_frames,
                               args.calib_every, args.quantize_heads, args.target, args.method,
-                              args.calib_topic, args.keep_float)
+                              args.calib_topic, args.keep_float,
+                              args.quantize_early_stages)
         LOG.info("wrote %s (%d calibration frames, %.0f s)", args.out,
                  info["calibration_frames"], info["seconds"])
         report = build_report(args.model, args.out, info, args.calib, args.eval_data,
