@@ -10,9 +10,9 @@ float: quantizing pixel coordinates to 8 bits would move boxes by pixels. The la
 convolution before each output (detection head and segmentation logits) stays float too
 unless ``--quantize-heads`` is given, and so do the stride-2/4 backbone stages and the
 low-level feature unless ``--quantize-early-stages`` is given (docs/deployment.md has the
-measured effect of both). The JSON report holds the accuracy delta against FP32 on a labelled split (detection mAP50,
-drivable mIoU, lane IoU, in points), the latency of both models measured side by side in
-one process, and the size ratio.
+measured effect of both). The JSON report holds the accuracy delta against FP32 on a
+labelled split (detection mAP50, drivable mIoU, lane IoU, in points), the latency of both
+models measured side by side in one process, and the size ratio.
 """
 
 from __future__ import annotations
