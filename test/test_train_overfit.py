@@ -7,7 +7,8 @@ mtl-eval's evaluation. Bounded at 200 optimizer steps at 192x320 (~2.7 min on 2 
 
 Opt-in (MTL_OVERFIT=1) for now: drivable and lane pass easily, vehicle AP50 does not reach
 0.9 reliably. Measured (MTL_OVERFIT_STEPS, vehicle AP50 / drivable mIoU / lane IoU): 200 steps
-0.75 / 0.99 / 0.72; 500 steps 0.896 / 0.99 / 0.93; 700 steps 0.801 / 0.997 / 0.973 (9.7 min).
+0.75 / 0.99 / 0.72; 500 steps 0.896 / 0.99 / 0.93; 700 steps 0.801 / 0.997 / 0.973 (9.7 min);
+at 256x448, 300 steps: 0.736 / 0.994 / 0.887 (7.3 min).
 With only 7 boxes, one duplicate box that survives NMS at IoU 0.6 and outranks one of the
 9x7 px cars of image 2 costs ~0.1 AP, so the figure moves with training length.
 """
