@@ -102,6 +102,12 @@ class Letterbox:
             return k
         return None
 
+    @property
+    def fast_mask_upscale(self) -> bool:
+        """True when :meth:`mask_to_source` takes the widening path (factor 1, 2 or 4)."""
+        k = self.integer_factor
+        return k == 1 or k in _WIDENED
+
     def mask_to_source(self, mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Crop the padding off a network-size class-id mask and resize it (nearest) back.
 
@@ -113,12 +119,11 @@ class Letterbox:
         if out is not None and (out.shape != shape or out.dtype != mask.dtype):
             raise ValueError(f"mask buffer {out.shape} {out.dtype} does not match the source "
                              f"{shape} {mask.dtype}")
-        k = self.integer_factor
-        if mask.dtype == np.uint8 and (k == 1 or k in _WIDENED):
+        if mask.dtype == np.uint8 and self.fast_mask_upscale:
             if out is None:
                 out = np.empty(shape, np.uint8)
             if out.flags.c_contiguous:
-                upscale_uint8(crop, k, out)
+                upscale_uint8(crop, self.source_width // self.resized_width, out)
                 return out
         size = (self.source_width, self.source_height)
         if out is not None:

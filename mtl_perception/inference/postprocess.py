@@ -211,7 +211,7 @@ def masks_to_source(
     _check_mask(first)
     _check_mask(second)
     a, b = out if out is not None else (None, None)
-    if geometry.integer_factor in (1, 2, 4) or first.shape != second.shape or \
+    if geometry.fast_mask_upscale or first.shape != second.shape or \
             max(int(first.max()), int(second.max())) >= _NIBBLE:
         # At a whole-number factor mask_to_source's widening copy beats one shared resize.
         return geometry.mask_to_source(first, a), geometry.mask_to_source(second, b)

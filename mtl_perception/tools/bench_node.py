@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +299,20 @@ def _overhead(probe: Probe, proc: subprocess.Popen, args: argparse.Namespace) ->
     return o
 
 
+def _overhead_on_fresh_node(probe: Probe, model: Path, args: argparse.Namespace,
+                            env: dict[str, str], log_path: Path,
+                            spinning: str | None = None) -> dict:
+    """Start a node with this environment and spinning mode, run the overhead phase, stop it."""
+    proc = _start_node(model, args.threads, env, log_path, spinning)
+    try:
+        if not probe.wait_matched():
+            raise RuntimeError(f"the node never subscribed; see {log_path}")
+        return _overhead(probe, proc, args)
+    finally:
+        _stop_node(proc)
+        probe.wait_unmatched()
+
+
 def run_node_benchmark(args: argparse.Namespace) -> dict:
     """Start the node, measure overhead and the rate table; returns all numbers.
 
@@ -340,54 +355,60 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
         if args.compare_publication_modes:
             result["by_publication_mode"] = {default_mode: result["overhead"]}
             for mode in (m for m in PUBLICATION_MODES if m != default_mode):
-                log_path = workdir / f"node_{mode.lower()}.log"
-                proc = _start_node(model, args.threads,
-                                   {**env, "RMW_FASTRTPS_PUBLICATION_MODE": mode}, log_path)
-                try:
-                    if not probe.wait_matched():
-                        raise RuntimeError(f"the node never subscribed; see {log_path}")
-                    result["by_publication_mode"][mode] = _overhead(probe, proc, args)
-                finally:
-                    _stop_node(proc)
-                    probe.wait_unmatched()
+                result["by_publication_mode"][mode] = _overhead_on_fresh_node(
+                    probe, model, args, {**env, "RMW_FASTRTPS_PUBLICATION_MODE": mode},
+                    workdir / f"node_{mode.lower()}.log")
         if args.compare_spinning:
             result["by_spinning"] = {args.spinning: result["overhead"]}
             for other in (m for m in SPINNING_MODES if m != args.spinning):
-                log_path = workdir / f"node_spinning_{other}.log"
-                proc = _start_node(model, args.threads, env, log_path, other)
-                try:
-                    if not probe.wait_matched():
-                        raise RuntimeError(f"the node never subscribed; see {log_path}")
-                    result["by_spinning"][other] = _overhead(probe, proc, args)
-                finally:
-                    _stop_node(proc)
-                    probe.wait_unmatched()
+                result["by_spinning"][other] = _overhead_on_fresh_node(
+                    probe, model, args, env, workdir / f"node_spinning_{other}.log", other)
     finally:
         probe.close()
     return result
+
+
+# Columns of the side-by-side tables: (header, format of one overhead-phase result).
+_COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
+    "overhead": ("overhead p50 (ms)", lambda o: f"{o['node_overhead_ms_p50']:.2f}"),
+    "percent": ("% of backend", lambda o: f"{o['overhead_percent_of_backend']:.1f}"),
+    "publish": ("publish p50 (ms)",
+                lambda o: f"{o['stages_ms_p50'].get('publish', float('nan')):.2f}"),
+    "backend": ("backend p50 (ms)", lambda o: f"{o['backend_ms_p50']:.1f}"),
+    "e2e": ("end-to-end p50 (ms)", lambda o: f"{o['end_to_end_ms_p50']:.1f}"),
+    "delivered": ("frame -> lane mask received p50 (ms)",
+                  lambda o: f"{o['delivered_latency_ms_p50']:.1f}"),
+    "cpu": ("node CPU %", lambda o: f"{o['node_cpu_percent']:.0f}"),
+}
+
+
+def _variant_table(title: str, label: str, variants: dict[str, dict],
+                   columns: list[str]) -> list[str]:
+    """The overhead phase of several node configurations, one row each."""
+    heads = [label, *(_COLUMNS[c][0] for c in columns)]
+    lines = [title, "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for name, o in variants.items():
+        lines.append("| " + " | ".join([name, *(_COLUMNS[c][1](o) for c in columns)]) + " |")
+    return lines
+
+
+def _ratio_line(label: str, a: dict, b: dict, keys: list[tuple[str, str]]) -> str:
+    ratios = ", ".join(f"{name} {b[key] / a[key]:.2f}" for name, key in keys)
+    return f"Ratio {label}: {ratios}."
 
 
 def _publication_mode_lines(r: dict) -> list[str]:
     modes = r.get("by_publication_mode")
     if not modes:
         return []
-    lines = ["Overhead phase repeated per Fast DDS publication mode (a fresh node each, "
-             "same run):", "",
-             "| publication mode | overhead p50 (ms) | % of backend | publish p50 (ms) | "
-             "backend p50 (ms) | frame -> lane mask received p50 (ms) |",
-             "|---|---|---|---|---|---|"]
-    for mode, o in modes.items():
-        lines.append(f"| {mode} | {o['node_overhead_ms_p50']:.2f} | "
-                     f"{o['overhead_percent_of_backend']:.1f} | "
-                     f"{o['stages_ms_p50'].get('publish', float('nan')):.2f} | "
-                     f"{o['backend_ms_p50']:.1f} | {o['delivered_latency_ms_p50']:.1f} |")
+    lines = _variant_table("Overhead phase repeated per Fast DDS publication mode (a fresh node "
+                           "each, same run):", "publication mode", modes,
+                           ["overhead", "percent", "publish", "backend", "delivered"])
     if len(modes) == 2:
         a, b = (modes[m] for m in PUBLICATION_MODES)
-        lines.append("")
-        overhead = b["node_overhead_ms_p50"] / a["node_overhead_ms_p50"]
-        delivered = b["delivered_latency_ms_p50"] / a["delivered_latency_ms_p50"]
-        lines.append(f"Ratio ASYNCHRONOUS / SYNCHRONOUS: overhead {overhead:.2f}, delivered "
-                     f"latency {delivered:.2f}.")
+        lines += ["", _ratio_line("ASYNCHRONOUS / SYNCHRONOUS", a, b, [
+            ("overhead", "node_overhead_ms_p50"),
+            ("delivered latency", "delivered_latency_ms_p50")])]
     return [*lines, ""]
 
 
@@ -395,25 +416,17 @@ def _spinning_lines(r: dict) -> list[str]:
     variants = r.get("by_spinning")
     if not variants:
         return []
-    lines = ["Overhead phase repeated per ONNX Runtime thread-spinning mode "
-             "(`onnxruntime_spinning`; a fresh node each, same run):", "",
-             "| spinning | overhead p50 (ms) | publish p50 (ms) | backend p50 (ms) | "
-             "end-to-end p50 (ms) | frame -> lane mask received p50 (ms) | node CPU % |",
-             "|---|---|---|---|---|---|---|"]
-    for label, o in variants.items():
-        lines.append(f"| {label} | {o['node_overhead_ms_p50']:.2f} | "
-                     f"{o['stages_ms_p50'].get('publish', float('nan')):.2f} | "
-                     f"{o['backend_ms_p50']:.1f} | {o['end_to_end_ms_p50']:.1f} | "
-                     f"{o['delivered_latency_ms_p50']:.1f} | {o['node_cpu_percent']:.0f} |")
+    lines = _variant_table("Overhead phase repeated per ONNX Runtime thread-spinning mode "
+                           "(`onnxruntime_spinning`; a fresh node each, same run):", "spinning",
+                           variants, ["overhead", "publish", "backend", "e2e", "delivered",
+                                      "cpu"])
     if "always" in variants:
-        base = variants["always"]
         lines.append("")
         for mode in (m for m in SPINNING_MODES if m in variants and m != "always"):
-            ratios = ", ".join(f"{name} {variants[mode][key] / base[key]:.2f}" for name, key in (
+            lines.append(_ratio_line(f"{mode} / always", variants["always"], variants[mode], [
                 ("overhead", "node_overhead_ms_p50"), ("end-to-end", "end_to_end_ms_p50"),
                 ("delivered latency", "delivered_latency_ms_p50"),
-                ("CPU", "node_cpu_percent")))
-            lines.append(f"Ratio {mode} / always: {ratios}.")
+                ("CPU", "node_cpu_percent")]))
     return [*lines, ""]
 
 
