@@ -26,6 +26,17 @@ fi
 
 req_hash=$(cat requirements/*.txt setup.py setup.cfg | sha256sum | cut -d' ' -f1)
 if [[ ! -f $VENV/.requirements.stamp || $(cat "$VENV/.requirements.stamp") != "$req_hash" ]]; then
+  # On a first install, a full disk otherwise surfaces as pip's "[Errno 28] No space left on device" halfway through,
+  # leaving a half-installed venv. The measured venv is 6.1 GB: the x86_64 torch wheel on PyPI is
+  # the CUDA build and pulls ~3.2 GB of NVIDIA libraries even on a CPU-only machine.
+  need_mb=${MTL_SETUP_NEED_MB:-6800}
+  have_mb=$(df --output=avail -BM "$VENV" | tail -1 | tr -dc 0-9)
+  if [[ ! -f $VENV/.requirements.stamp ]] && (( have_mb < need_mb )); then
+    echo "setup: only ${have_mb} MB free under $VENV; installing the pinned requirements needs" \
+      "about ${need_mb} MB (torch and its CUDA libraries). Free some space, or point VENV= at" \
+      "a disk with room, and rerun." >&2
+    exit 1
+  fi
   step "installing pinned requirements (a few minutes when cold)"
   pip_quiet install -q --disable-pip-version-check --upgrade pip==24.3.1
   pip_quiet install -q --disable-pip-version-check \
