@@ -189,3 +189,22 @@ def test_iou_losses_and_tversky() -> None:
     perfect = torch.stack([(target != 1) * 20.0 - 10, (target == 1) * 20.0 - 10], 1).float()
     assert tversky_loss(perfect, target, 0.3, 0.7).item() < 1e-3
     assert tversky_loss(-perfect, target, 0.3, 0.7).item() > 0.5
+
+
+def test_contested_slot_goes_to_the_box_that_fits_its_anchor() -> None:
+    """Two overlapping boxes in one cell: every (anchor, cell) slot trains one box, never two,
+    and the contested slot of an anchor goes to the box whose shape matches it."""
+    anchors = torch.tensor([[[8.0, 8.0], [16.0, 16.0], [8.0, 24.0]]])
+    small = torch.tensor([20.0, 20.0, 28.0, 28.0])  # 8x8, centre (24, 24)
+    large = torch.tensor([17.0, 17.0, 33.0, 33.0])  # 16x16, centre (25, 25)
+    targets = build_targets([(8, 8)], [8], anchors, [torch.stack([small, large])],
+                            [torch.tensor([0, 1])])
+    t = targets[0]
+    slots = list(zip(t.anchor.tolist(), t.gy.tolist(), t.gx.tolist(), strict=True))
+    assert len(slots) == len(set(slots)), "a slot was assigned twice"
+    own_cell = [(int(c), int(a)) for a, gy, gx, c in zip(t.anchor, t.gy, t.gx, t.cls,
+                                                         strict=True) if (gy, gx) == (3, 3)]
+    assert (0, 0) in own_cell and (1, 1) in own_cell  # 8x8 anchor -> small, 16x16 -> large
+    assert {0, 1} <= set(t.cls.tolist())  # both boxes keep positives
+    widths = t.box[:, 2][t.cls == 0]
+    assert torch.allclose(widths, torch.full_like(widths, 1.0))  # small box targets stay whole

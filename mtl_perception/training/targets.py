@@ -3,6 +3,12 @@
 An anchor matches a box when their width and height ratios stay within ``ratio_max``
 (on any level). The box's own cell and the two nearest neighbouring cells all predict it,
 which triples the positives and lets the centre offset span (-0.5, 1.5) of a cell.
+
+Two boxes close together (parked cars, a car half behind another) often claim the same
+(image, anchor, cell) slot. One output cannot regress to two boxes: trained on both, it learns
+their average and, with an IoU-valued objectness, emits a confident box that fits neither.
+Each contested slot therefore goes to the box whose shape fits that anchor best (then the box
+whose centre is nearest the cell); the other box keeps its uncontested slots.
 """
 
 from __future__ import annotations
@@ -43,6 +49,24 @@ def _gather_gt(
     return torch.cat(rows)
 
 
+def _slot_winners(
+    image: torch.Tensor, anchor: torch.Tensor, gy: torch.Tensor, gx: torch.Tensor,
+    grid: tuple[int, int], n_anchors: int, cost: torch.Tensor,
+) -> torch.Tensor:
+    """Indices of the candidates to keep: the lowest-cost one per (image, anchor, gy, gx)."""
+    if len(cost) == 0:
+        return torch.zeros(0, dtype=torch.long, device=cost.device)
+    h, w = grid
+    slot = ((image * n_anchors + anchor) * h + gy) * w + gx
+    order = torch.argsort(cost, stable=True)
+    uniq, inverse = torch.unique(slot[order], return_inverse=True)
+    first = torch.full((len(uniq),), len(order), dtype=torch.long, device=cost.device)
+    first = first.scatter_reduce(
+        0, inverse, torch.arange(len(order), device=cost.device), reduce="amin"
+    )
+    return order[first]
+
+
 def build_targets(
     grid_shapes: list[tuple[int, int]],
     strides: list[int],
@@ -68,7 +92,8 @@ def build_targets(
             continue
         g = gt[:, 2:] / stride  # cx, cy, w, h in grid units
         ratio = g[:, None, 2:] / anch[None]  # [N, 3, 2]
-        ok = torch.maximum(ratio, 1.0 / ratio).amax(dim=2) < ratio_max  # [N, 3]
+        mismatch = torch.maximum(ratio, 1.0 / ratio).amax(dim=2)  # [N, 3], 1 = perfect fit
+        ok = mismatch < ratio_max
         n_idx, a_idx = ok.nonzero(as_tuple=True)
         gm = g[n_idx]
         cxy = gm[:, :2]
@@ -93,6 +118,13 @@ def build_targets(
         gy = cells[:, 1].clamp(0, h - 1)
         g_all = g[n_all]
         offset = g_all[:, :2] - torch.stack([gx, gy], dim=1)
+        centre_dist = (offset - 0.5).abs().sum(dim=1)  # < 2 cells; only breaks shape ties
+        winner = _slot_winners(
+            gt[n_all, 0].long(), a_all, gy.long(), gx.long(), (h, w), len(anch),
+            mismatch[n_all, a_all] + 1e-3 * centre_dist,
+        )
+        n_all, a_all, gx, gy = n_all[winner], a_all[winner], gx[winner], gy[winner]
+        g_all, offset = g_all[winner], offset[winner]
         out.append(
             LevelTargets(
                 image=gt[n_all, 0].long(),
