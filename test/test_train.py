@@ -13,8 +13,13 @@ import torch.multiprocessing as mp
 
 from mtl_perception.training import distributed as D
 from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint
-from mtl_perception.training.recipe import normalize_recipe, with_input_size
-from mtl_perception.training.train import Trainer, main
+from mtl_perception.training.recipe import (
+    RecipeError,
+    load_recipe,
+    normalize_recipe,
+    with_input_size,
+)
+from mtl_perception.training.train import Trainer, _apply_overrides, build_parser, main
 
 HW = (64, 96)
 
@@ -153,6 +158,18 @@ def test_cli_reports_bad_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[st
     cfg.write_text("backbone: {name: alexnet}\n")
     rc = main(["--config", str(cfg), "--data", str(tmp_path)])
     assert rc == 2 and "backbone.name" in capsys.readouterr().err
+
+
+def test_cli_classes_override_and_its_validation(tmp_path: Path) -> None:
+    cfg = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_bifpn.yaml"
+    args = build_parser().parse_args(["--config", str(cfg), "--data", str(tmp_path),
+                                      "--classes", "vehicle, pedestrian"])
+    recipe = _apply_overrides(load_recipe(cfg), args)
+    assert recipe["classes"] == ["vehicle", "pedestrian"]
+    args = build_parser().parse_args(["--config", str(cfg), "--data", str(tmp_path),
+                                      "--classes", "vehicle,car"])
+    with pytest.raises(RecipeError, match="car"):
+        _apply_overrides(load_recipe(cfg), args)  # vehicle already holds car
 
 
 def test_init_weights_fine_tunes_at_another_size_with_own_anchors(tmp_path: Path) -> None:

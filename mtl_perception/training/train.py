@@ -421,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", default="val")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
+    p.add_argument("--classes", default=None,
+                   help="comma-separated class list replacing the recipe's; 'vehicle' merges "
+                        "car, truck, bus and train (the peers' one-class protocol)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop after the first epoch that ends past this wall-clock budget")
@@ -436,6 +439,8 @@ def _apply_overrides(recipe: dict[str, Any], args: argparse.Namespace) -> dict[s
             t[key] = val
     if args.no_pretrained:
         recipe["backbone"]["pretrained"] = False
+    if args.classes is not None:
+        recipe["classes"] = [c.strip() for c in args.classes.split(",") if c.strip()]
     if args.input_size is not None:
         recipe = with_input_size(recipe, args.input_size)
     return normalize_recipe(recipe)
