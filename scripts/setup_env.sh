@@ -29,7 +29,7 @@ if [[ ! -f $VENV/.requirements.stamp || $(cat "$VENV/.requirements.stamp") != "$
   # On a first install, a full disk otherwise surfaces as pip's "[Errno 28] No space left on device" halfway through,
   # leaving a half-installed venv. The measured venv is 6.1 GB: the x86_64 torch wheel on PyPI is
   # the CUDA build and pulls ~3.2 GB of NVIDIA libraries even on a CPU-only machine.
-  need_mb=${MTL_SETUP_NEED_MB:-6800}
+  need_mb=${MTL_SETUP_NEED_MB:-6400}
   have_mb=$(df --output=avail -BM "$VENV" | tail -1 | tr -dc 0-9)
   if [[ ! -f $VENV/.requirements.stamp ]] && (( have_mb < need_mb )); then
     echo "setup: only ${have_mb} MB free under $VENV; installing the pinned requirements needs" \
