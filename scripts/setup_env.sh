@@ -26,8 +26,8 @@ fi
 
 req_hash=$(cat requirements/*.txt setup.py setup.cfg | sha256sum | cut -d' ' -f1)
 if [[ ! -f $VENV/.requirements.stamp || $(cat "$VENV/.requirements.stamp") != "$req_hash" ]]; then
-  # On a first install, a full disk otherwise surfaces as pip's "[Errno 28] No space left on device" halfway through,
-  # leaving a half-installed venv. The measured venv is 6.1 GB: the x86_64 torch wheel on PyPI is
+  # On a first install, a full disk otherwise surfaces as pip's "[Errno 28] No space left on
+  # device" halfway through, leaving a half-installed venv. The measured venv is 6.1 GB: the x86_64 torch wheel on PyPI is
   # the CUDA build and pulls ~3.2 GB of NVIDIA libraries even on a CPU-only machine.
   need_mb=${MTL_SETUP_NEED_MB:-6400}
   have_mb=$(df --output=avail -BM "$VENV" | tail -1 | tr -dc 0-9)
