@@ -13,6 +13,7 @@ import torch.multiprocessing as mp
 
 from mtl_perception.training import distributed as D
 from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint
+from mtl_perception.training.dataio import collate_samples
 from mtl_perception.training.recipe import (
     RecipeError,
     load_recipe,
@@ -195,3 +196,30 @@ def test_init_weights_from_an_unrelated_checkpoint_is_refused(tmp_path: Path) ->
     with pytest.raises(CheckpointError, match="no weight matches"):
         Trainer(tiny_recipe(1, 0), tiny_samples(2), None, tmp_path / "run", progress=False,
                 init_weights=tmp_path / "other.pt")
+
+
+def test_channels_last_changes_layout_not_the_training_step(tmp_path: Path) -> None:
+    """NHWC is only a speed choice: one step from the same start lands on the same weights."""
+    data = tiny_samples(2)
+    batch = collate_samples(data)
+    trainers = {}
+    for cl in (True, False):
+        t = Trainer(tiny_recipe(1, 0, channels_last=cl), data, None, tmp_path / str(cl),
+                    progress=False)
+        t._enter_phase(1)
+        t._set_train_mode()
+        trainers[cl] = (t, t.train_step(batch))
+    (nhwc, logs_nhwc), (nchw, logs_nchw) = trainers[True], trainers[False]
+    assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last)
+               and not p.is_contiguous() for p in nhwc.model.parameters())
+    assert all(p.is_contiguous() for p in nchw.model.parameters())
+    for k in logs_nchw:
+        assert logs_nhwc[k] == pytest.approx(logs_nchw[k], rel=1e-4, abs=1e-6), k
+    # Gradients, not weights: AdamW's first step is about lr * sign(grad), so a gradient
+    # that is ~0 in both layouts may flip sign and move a weight by 2 * lr.
+    grads = [(name, p.grad, dict(nchw.model.named_parameters())[name].grad)
+             for name, p in nhwc.model.named_parameters() if p.grad is not None]
+    assert grads
+    for name, ga, gb in grads:
+        scale = float(gb.abs().max()) + 1e-12
+        torch.testing.assert_close(ga, gb, rtol=1e-3, atol=1e-4 * scale, msg=name)

@@ -4,6 +4,7 @@
     mtl-bench latency [--backend B]       Table III: p50/p99 per resolution x backbone + PNG
     mtl-bench mtl-vs-naive                one multi-task model vs three single-task models
     mtl-bench node ...                    the node under load through DDS (bench_node.py)
+    mtl-bench qos ...                     which input QoS delivers 720p frames (bench_qos.py)
     mtl-bench peers --peer NAME=x.onnx    other ONNX models next to ours, same input, backend
     mtl-bench all --out docs/benchmarks.md
 
@@ -273,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("node", help="arguments after 'node' go to bench_node.py")
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s.set_defaults(out=None)
+    s = sub.add_parser("qos", help="arguments after 'qos' go to bench_qos.py")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
     s = sub.add_parser("all")
     _common(s)
     s.add_argument("--skip", nargs="*", default=[], choices=[*TABLES, "node"])
@@ -282,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["qos"]:
+        from mtl_perception.tools import bench_qos
+
+        return bench_qos.main(argv[1:], machine=machine())
     if argv[:1] == ["node"]:
         # Everything after 'node' belongs to bench_node.py; argparse's REMAINDER would try to
         # read leading options such as --rates itself.

