@@ -16,6 +16,7 @@ from mtl_perception.training.metrics import (
     coco_detection_metrics,
     detection_metrics,
     drivable_metrics,
+    error_breakdown,
     lane_metrics,
 )
 
@@ -146,3 +147,24 @@ def test_no_detections_scores_zero_not_crash() -> None:
     rec.add([[0, 0, 10, 10]], [0], np.zeros((0, 4)), [], [])
     m = coco_detection_metrics(rec)
     assert m["map50"] == 0.0 and m["n_gt"] == 1
+
+
+def test_error_breakdown_sorts_confident_detections_by_what_they_hit() -> None:
+    rec = DetectionRecords(["car", "pedestrian"])
+    gt = [[0, 0, 100, 100], [200, 200, 300, 300], [400, 0, 440, 40]]
+    dets = [
+        [0, 0, 100, 100],      # 0.9: takes gt 0
+        [0, 0, 100, 90],       # 0.8: IoU 0.9 with the taken gt 0 -> duplicate
+        [200, 200, 300, 240],  # 0.7: IoU 0.4 with gt 1 -> poorly localized
+        [600, 600, 650, 650],  # 0.6: touches nothing -> background
+        [400, 0, 440, 40],     # 0.5: right place, wrong class (pedestrian) -> background
+        [200, 200, 300, 300],  # 0.2: would take gt 1, but below the 0.3 threshold
+    ]
+    rec.add(gt, [0, 0, 0], dets, [0.9, 0.8, 0.7, 0.6, 0.5, 0.2], [0, 0, 0, 0, 1, 0])
+    e = error_breakdown(rec)
+    assert (e["true_positive"], e["duplicate"], e["poor_localization"], e["background"]) == \
+        (1, 1, 1, 2)
+    assert e["missed"] == 2 and e["conf_threshold"] == 0.3
+    assert error_breakdown(rec, conf=0.1)["true_positive"] == 2
+    # detection_metrics carries it for the classes and for merged vehicle
+    assert detection_metrics(rec)["classes"]["errors"] == e

@@ -6,7 +6,9 @@ do not all measure the same thing (see shared/REFERENCE.md "Protocol facts"):
 
 * detection: COCO-style mAP@0.5 and mAP@0.5:0.95 (pycocotools, 101-point interpolation),
   recall@0.5 (max recall with up to ``max_dets`` detections per image), per recipe class and
-  for the merged ``vehicle`` class (car, truck, bus, train);
+  for the merged ``vehicle`` class (car, truck, bus, train); ``errors`` sorts the confident
+  detections (score >= 0.3) into true positives, duplicates, poorly localized boxes and
+  background, to say *why* precision is low;
 * drivable: ``miou_binary_yolop`` = mean of background IoU and drivable IoU with BDD's
   "alternative" counted as background (a 2-class model's "drivable" is direct+alternative),
   and ``miou_official_3class`` = mean IoU of direct and alternative, background ignored;
@@ -225,9 +227,59 @@ def coco_detection_metrics(rec: DetectionRecords, max_dets: int = 300) -> dict[s
     }
 
 
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of xyxy boxes, [N, 4] x [M, 4] -> [N, M]."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return np.asarray(inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9))
+
+
+ERROR_KINDS = ("true_positive", "duplicate", "poor_localization", "background")
+
+
+def error_breakdown(rec: DetectionRecords, conf: float = 0.3) -> dict[str, Any]:
+    """Sort detections with score >= ``conf`` by what they hit, greedily in score order.
+
+    A detection is a true positive when it is the first to reach IoU >= 0.5 with a ground-truth
+    box of its class, a duplicate when that box was already taken, poorly localized at
+    0.1 <= IoU < 0.5, and background below. ``missed`` counts ground truth no detection took.
+    """
+    counts = dict.fromkeys(ERROR_KINDS, 0)
+    missed = 0
+    for gb, gc, db, ds, dc in zip(
+        rec.gt_boxes, rec.gt_classes, rec.det_boxes, rec.det_scores, rec.det_classes,
+        strict=True,
+    ):
+        keep = ds >= conf
+        db, ds, dc = db[keep], ds[keep], dc[keep]
+        taken = np.zeros(len(gb), bool)
+        iou = box_iou(db, gb) if len(db) and len(gb) else np.zeros((len(db), len(gb)))
+        iou = np.where(dc[:, None] == gc[None, :], iou, 0.0)
+        for k in np.argsort(-ds, kind="stable"):
+            j = int(iou[k].argmax()) if len(gb) else -1
+            best = float(iou[k, j]) if j >= 0 else 0.0
+            if best >= 0.5 and not taken[j]:
+                taken[j] = True
+                counts["true_positive"] += 1
+            elif best >= 0.5:
+                counts["duplicate"] += 1
+            elif best >= 0.1:
+                counts["poor_localization"] += 1
+            else:
+                counts["background"] += 1
+        missed += int((~taken).sum())
+    return {"conf_threshold": conf, **counts, "missed": missed}
+
+
 def detection_metrics(rec: DetectionRecords, max_dets: int = 300) -> dict[str, Any]:
     """Metrics for the recipe's classes and, where it has vehicle members, merged vehicle."""
     out = {"classes": coco_detection_metrics(rec, max_dets)}
+    out["classes"]["errors"] = error_breakdown(rec)
     merged = rec.merged_vehicle()
     out["vehicle"] = coco_detection_metrics(merged, max_dets) if merged is not None else None
+    if out["vehicle"] is not None and merged is not None:
+        out["vehicle"]["errors"] = error_breakdown(merged)
     return out
