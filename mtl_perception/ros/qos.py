@@ -1,9 +1,10 @@
 """QoS profiles from parameters.
 
-The input default (reliable, keep-last 1) comes from measurement on these machines (see
-docs/parameters.md): 720p at 30 Hz over Fast DDS with LARGE_DATA, two processes, CPU busy,
-delivered 150/150 frames reliable but 0-8/150 best effort. Depth 1 keeps only the newest
-frame, so reliability never builds a backlog. Cameras that publish best effort
+The input default (reliable, keep-last 1) comes from ``mtl-bench qos`` (docs/parameters.md):
+720p at 30 Hz between two processes, every matching pair delivers 150/150 with Fast DDS's
+LARGE_DATA transport, idle or busy, but without it a best-effort reader got 0/150 and a
+reliable one still got frames. Depth 1 keeps only the newest frame, so reliability never
+builds a backlog. Cameras that publish best effort
 (SensorDataQoS) need ``input_qos_reliability: best_effort``; rclpy warns about the mismatch.
 """
 

@@ -2,9 +2,10 @@
 
 The node's default input QoS (config/perception.yaml) is chosen from this table. For each
 (publisher, subscriber) QoS pair, one process publishes 1280x720 bgr8 frames at a fixed rate
-and another subscribes; both are fresh processes with the package's DDS environment
-(LARGE_DATA transport, writer profile). ``--cpu-load N`` runs N busy processes alongside, as
-a camera machine that also runs inference is busy. A pair whose QoS is incompatible (a
+and another subscribes; both are fresh processes with the package's DDS environment (the
+LARGE_DATA transport unless FASTDDS_BUILTIN_TRANSPORTS says otherwise, and the writer
+profile). ``--cpu-load N`` runs N busy processes alongside, as a camera machine that also
+runs inference is busy. A pair whose QoS is incompatible (a
 best-effort writer and a reliable reader) never matches, and the table says so.
 
     mtl-bench qos [--rate 30] [--frames 150] [--cpu-load 2] [--pairs reliable:reliable:1 ...]
@@ -183,7 +184,8 @@ def run_qos_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             proc.kill()
             proc.wait()
     return {"rate_hz": args.rate, "frames": args.frames, "width": args.width,
-            "height": args.height, "cpu_load": args.cpu_load, "rows": rows}
+            "height": args.height, "cpu_load": args.cpu_load,
+            "transports": dds_env()["FASTDDS_BUILTIN_TRANSPORTS"], "rows": rows}
 
 
 def to_markdown(result: dict[str, Any], command: str, machine: str, started: str) -> str:
@@ -194,7 +196,8 @@ def to_markdown(result: dict[str, Any], command: str, machine: str, started: str
         f"Run: {started}", "",
         f"{result['width']}x{result['height']} bgr8 at {result['rate_hz']:g} Hz, "
         f"{result['frames']} frames per pair, publisher and subscriber in separate fresh "
-        f"processes, Fast DDS `LARGE_DATA` and `config/fastdds_profile.xml`; "
+        f"processes, `FASTDDS_BUILTIN_TRANSPORTS={result['transports']}` and "
+        f"`config/fastdds_profile.xml`; "
         f"{result['cpu_load']} busy-loop process(es) running alongside.", "",
         "| publisher | subscriber | delivered | latency p50 / p99 (ms) |",
         "|---|---|---|---|",
