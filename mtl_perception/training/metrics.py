@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.inference.postprocess import iou_one_to_many
+
 VEHICLE_MEMBERS = ("car", "truck", "bus", "train")
 IGNORE_INDEX = 255
 
@@ -227,16 +229,6 @@ def coco_detection_metrics(rec: DetectionRecords, max_dets: int = 300) -> dict[s
     }
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of xyxy boxes, [N, 4] x [M, 4] -> [N, M]."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9))
-
-
 ERROR_KINDS = ("true_positive", "duplicate", "poor_localization", "background")
 
 
@@ -256,11 +248,10 @@ def error_breakdown(rec: DetectionRecords, conf: float = 0.3) -> dict[str, Any]:
         keep = ds >= conf
         db, ds, dc = db[keep], ds[keep], dc[keep]
         taken = np.zeros(len(gb), bool)
-        iou = box_iou(db, gb) if len(db) and len(gb) else np.zeros((len(db), len(gb)))
-        iou = np.where(dc[:, None] == gc[None, :], iou, 0.0)
         for k in np.argsort(-ds, kind="stable"):
-            j = int(iou[k].argmax()) if len(gb) else -1
-            best = float(iou[k, j]) if j >= 0 else 0.0
+            iou = np.where(gc == dc[k], iou_one_to_many(db[k], gb), 0.0)
+            j = int(iou.argmax()) if len(gb) else -1
+            best = float(iou[j]) if j >= 0 else 0.0
             if best >= 0.5 and not taken[j]:
                 taken[j] = True
                 counts["true_positive"] += 1
