@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s = sub.add_parser("all")
     _common(s)
-    s.add_argument("--skip", nargs="*", default=[], choices=[*TABLES, "node"])
+    s.add_argument("--skip", nargs="*", default=[], choices=[*TABLES, "qos", "node"])
     s.add_argument("--node-args", default="", help="extra arguments for the node benchmark")
     return p
 
@@ -337,6 +337,14 @@ def run_all(args: argparse.Namespace, argv: list[str]) -> str:
         parts.append(TABLES[name](sub, "mtl-bench " + " ".join(sub_argv)))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("\n".join(parts) + "\n")  # keep what is done if a later table fails
+    if "qos" not in args.skip:
+        from mtl_perception.tools import bench_qos
+
+        qos_args = bench_qos.build_parser().parse_args([])
+        parts.append(bench_qos.to_markdown(bench_qos.run_qos_benchmark(qos_args),
+                                           "mtl-bench qos", machine(),
+                                           time.strftime("%Y-%m-%d %H:%M")))
+        out.write_text("\n".join(parts) + "\n")
     if "node" not in args.skip:
         tmp = out.with_name(out.stem + "_node.md")
         sub = parser.parse_args(["node", *shlex.split(args.node_args)])
