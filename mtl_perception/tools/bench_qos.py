@@ -168,8 +168,14 @@ def measure_pair(pair: Pair, args: argparse.Namespace) -> dict[str, Any]:
                  "--rate", str(args.rate), "--frames", str(args.frames),
                  "--width", str(args.width), "--height", str(args.height),
                  "--match-timeout", str(args.match_timeout)], env)
-    pub_result = _result(pub, sub_timeout + 15.0, "publisher")
-    sub_result = _result(sub, sub_timeout + 15.0, "subscriber")
+    try:
+        pub_result = _result(pub, sub_timeout + 15.0, "publisher")
+        sub_result = _result(sub, sub_timeout + 15.0, "subscriber")
+    finally:  # a failed publisher must not leave its subscriber waiting
+        for proc in (pub, sub):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return {"publisher": pair.publisher, "subscriber": pair.subscriber, "depth": pair.depth,
             **pub_result, **sub_result}
 
