@@ -3,7 +3,8 @@
 Two measurements, as issue 5 asks:
   * node overhead: 1280x720 bgr8 in, ONNX Runtime CPU; per frame, end-to-end (message
     received -> all outputs published) minus the backend's own time, median over the run
-    (from the node's /diagnostics ``overhead_ms_p50``);
+    (from the node's /diagnostics ``overhead_ms_p50``); the phase runs ``--overhead-repeats``
+    times (a fresh node each after the first) and the headline is the median run;
   * load: frames published at fixed rates (10/30/60 Hz by default; 30 Hz for 60 s is the
     sustained-load row): delivered rate, missed and dropped frames, latency (publish ->
     last output received) min/mean/p50/p99/max, jitter (std of output intervals), node
@@ -352,6 +353,13 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
         finally:
             _stop_node(proc)
             probe.wait_unmatched()
+        runs = [result["overhead"]]
+        for repeat in range(2, args.overhead_repeats + 1):
+            runs.append(_overhead_on_fresh_node(probe, model, args, env,
+                                                workdir / f"node_repeat{repeat}.log",
+                                                args.spinning))
+        result["overhead_runs"] = runs
+        result["overhead_summary"] = summarize_overhead(runs)
         if args.compare_publication_modes:
             result["by_publication_mode"] = {default_mode: result["overhead"]}
             for mode in (m for m in PUBLICATION_MODES if m != default_mode):
@@ -366,6 +374,20 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
     finally:
         probe.close()
     return result
+
+
+def summarize_overhead(runs: list[dict]) -> dict:
+    """The headline over repeated overhead phases: the median run, so one noisy run on a
+    shared 2-core VM neither passes nor fails the target on its own."""
+    overheads = [o["node_overhead_ms_p50"] for o in runs]
+    backends = [o["backend_ms_p50"] for o in runs]
+    median_ms = float(np.median(overheads))
+    backend_ms = float(np.median(backends))
+    percent = 100.0 * median_ms / backend_ms
+    return {"runs_ms": overheads, "median_ms": median_ms, "min_ms": float(min(overheads)),
+            "max_ms": float(max(overheads)), "backend_median_ms": backend_ms,
+            "percent_of_backend": percent,
+            "meets_target": bool(median_ms <= 3.0 and percent <= 10.0)}
 
 
 # Columns of the side-by-side tables: (header, format of one overhead-phase result).
@@ -432,16 +454,31 @@ def _spinning_lines(r: dict) -> list[str]:
 
 def to_markdown(r: dict, command: str) -> str:
     o = r["overhead"]
+    summary = r.get("overhead_summary") or summarize_overhead([o])
+    runs = summary["runs_ms"]
+    if len(runs) > 1:
+        headline = (
+            f"- Node overhead (median of end-to-end minus backend, per frame; the median of "
+            f"{len(runs)} runs, each on a fresh node): **{summary['median_ms']:.2f} ms** = "
+            f"{summary['percent_of_backend']:.1f}% of the backend's "
+            f"{summary['backend_median_ms']:.1f} ms (runs: "
+            + ", ".join(f"{x:.2f}" for x in runs) + " ms; target <= 3 ms and <= 10%: "
+            f"{'met' if summary['meets_target'] else 'NOT met'}).")
+        stages_label = "- Stage medians of the first run (ms): "
+    else:
+        headline = (
+            f"- Node overhead (median of end-to-end minus backend, per frame): "
+            f"**{o['node_overhead_ms_p50']:.2f} ms** = {o['overhead_percent_of_backend']:.1f}% "
+            f"of the backend's {o['backend_ms_p50']:.1f} ms (target <= 3 ms and <= 10%: "
+            f"{'met' if o['meets_target'] else 'NOT met'}).")
+        stages_label = "- Stage medians (ms): "
     lines = [
         "## Node (`mtl-bench node`)", "", f"Command: `{command}`", "",
         f"Model `{Path(r['model']).name}`, input {r['input']}, ONNX Runtime CPU, Fast DDS "
         f"publication mode {r.get('publication_mode', 'SYNCHRONOUS')}, ONNX Runtime thread "
         f"spinning `{r.get('spinning', 'run')}`.", "",
-        f"- Node overhead (median of end-to-end minus backend, per frame): "
-        f"**{o['node_overhead_ms_p50']:.2f} ms** = {o['overhead_percent_of_backend']:.1f}% of "
-        f"the backend's {o['backend_ms_p50']:.1f} ms (target <= 3 ms and <= 10%: "
-        f"{'met' if o['meets_target'] else 'NOT met'}).",
-        "- Stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in
+        headline,
+        stages_label + ", ".join(f"{k} {v:.2f}" for k, v in
                                             sorted(o["stages_ms_p50"].items())), "",
         *_publication_mode_lines(r),
         *_spinning_lines(r),
@@ -478,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the 30 Hz sustained-load run (0 skips it)")
     p.add_argument("--overhead-rate", type=float, default=5.0)
     p.add_argument("--overhead-seconds", type=float, default=20.0)
+    p.add_argument("--overhead-repeats", type=int, default=3,
+                   help="overhead phases, each on a fresh node after the first; the headline "
+                        "is their median (this machine's runs differ by tenths of a ms)")
     p.add_argument("--compare-publication-modes", action="store_true",
                    help="repeat the overhead phase with the other Fast DDS publication mode")
     p.add_argument("--spinning", choices=SPINNING_MODES, default="run",
@@ -493,7 +533,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # `mtl-bench node -- --rates 30`: the dispatcher may pass "--" on
         argv = argv[1:]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.overhead_repeats < 1:
+        parser.error("--overhead-repeats must be at least 1")
     command = "mtl-bench node " + " ".join(argv)
     try:
         result = run_node_benchmark(args)
