@@ -57,15 +57,18 @@ def tiny_recipe(e1: int, e2: int, **train: Any) -> dict[str, Any]:
     })
 
 
-def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_equals_uninterrupted_run(tmp_path: Path, ema_decay: float) -> None:
     data = tiny_samples(4)
-    full = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "full", progress=False)
+    recipe = tiny_recipe(1, 1, ema_decay=ema_decay, ema_tau_steps=2.0)
+    full = Trainer(recipe, data, None, tmp_path / "full", progress=False)
     full.fit()
-    part = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "part", progress=False)
+    part = Trainer(recipe, data, None, tmp_path / "part", progress=False)
     part.fit(max_epochs=1)  # stop after phase 1, as if killed
     ckpt = load_checkpoint(tmp_path / "part" / "last.pt")
     assert ckpt["epoch"] == 1 and ckpt["phase"] == 2 and ckpt["class_names"][0] == "vehicle"
-    resumed = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "part", progress=False,
+    assert ("ema" in ckpt) == (ema_decay > 0)
+    resumed = Trainer(recipe, data, None, tmp_path / "part", progress=False,
                       resume=tmp_path / "part" / "last.pt")
     assert resumed.start_epoch == 1
     resumed.fit()
@@ -73,6 +76,14 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    if ema_decay > 0:
+        assert full.ema is not None and resumed.ema is not None
+        assert int(full.ema.n_averaged) == int(resumed.ema.n_averaged) == 4  # 2 epochs x 2
+        ea, eb = full.ema.module.state_dict(), resumed.ema.module.state_dict()
+        for k in ea:
+            assert torch.equal(ea[k], eb[k]), k
+        # The average really differs from the last step's weights.
+        assert any(not torch.equal(ea[k], a[k]) for k in a if a[k].is_floating_point())
     sa, sb = full.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     for k in sa:
         assert torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"])
@@ -225,3 +236,17 @@ def test_channels_last_changes_layout_not_the_training_step(tmp_path: Path) -> N
     ga = torch.cat([pa[n].grad.flatten() for n in names])
     gb = torch.cat([pb[n].grad.flatten() for n in names])
     assert float((ga - gb).norm() / gb.norm()) < 0.03
+
+
+def test_checkpoint_with_ema_exports_the_averaged_weights(tmp_path: Path) -> None:
+    from mtl_perception.training.model import model_from_checkpoint
+
+    tr = Trainer(tiny_recipe(1, 0, ema_decay=0.9, ema_tau_steps=2.0), tiny_samples(4), None,
+                 tmp_path, progress=False)
+    tr.fit()
+    assert tr.ema is not None
+    loaded, ckpt = model_from_checkpoint(str(tmp_path / "last.pt"))
+    for k, v in tr.ema.module.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    assert any(not torch.equal(ckpt["model"][k], v)
+               for k, v in ckpt["ema"].items() if v.is_floating_point())

@@ -41,6 +41,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
+def deployable_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights to evaluate, export or fine-tune from: the moving average when the run kept
+    one (``train.ema_decay``), else the trained weights. ``ckpt["model"]`` stays the raw
+    weights, which is what ``--resume`` continues."""
+    weights: dict[str, torch.Tensor] = ckpt.get("ema") or ckpt["model"]
+    return weights
+
+
 def rng_state() -> dict[str, Any]:
     """Python, numpy and torch RNG states in a weights_only-safe form."""
     np_state = np.random.get_state()

@@ -143,12 +143,12 @@ def model_from_checkpoint(
 ) -> tuple[MultiTaskNet, dict[str, Any]]:
     """Rebuild the network a checkpoint was trained with (no ImageNet weights needed) and
     load its weights. Returns (model in eval mode, checkpoint dict)."""
-    from .checkpoint import load_checkpoint
+    from .checkpoint import deployable_weights, load_checkpoint
 
     ckpt = load_checkpoint(path, map_location=device)
     recipe = dict(ckpt["recipe"])
     recipe["backbone"] = {**recipe["backbone"], "pretrained": False}
     model = build_model(recipe)
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(deployable_weights(ckpt))
     model.recipe = ckpt["recipe"]
     return model.to(device).eval(), ckpt

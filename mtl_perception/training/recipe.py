@@ -93,6 +93,11 @@ DEFAULTS: dict[str, Any] = {
         "channels_last": True,
         "seed": 0,
         "grad_clip": 10.0,
+        # Exponential moving average of the weights (training/ema.py): 0 = off; else the
+        # decay, ramped up over about ema_tau_steps optimizer steps. Validation, best.pt and
+        # export then use the averaged weights; resume restores both.
+        "ema_decay": 0.0,
+        "ema_tau_steps": 2000.0,
     },
     "eval": {"conf_threshold": 0.001, "iou_threshold": 0.6, "max_detections": 300},
 }
@@ -204,6 +209,8 @@ def validate_recipe(recipe: dict[str, Any]) -> None:
         _require(int(train[key]) >= 0, f"train.{key} must be >= 0")
     _require(int(train["batch_size"]) > 0, "train.batch_size must be > 0")
     _require(train["optimizer"] in ("adamw", "sgd"), "train.optimizer must be adamw or sgd")
+    _require(0.0 <= float(train["ema_decay"]) < 1.0, "train.ema_decay must be in [0, 1)")
+    _require(float(train["ema_tau_steps"]) > 0, "train.ema_tau_steps must be positive")
 
 
 def class_names(recipe: dict[str, Any]) -> list[str]:

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -29,8 +29,16 @@ from torch.utils.data import Dataset
 
 from . import distributed as D
 from .anchors import anchor_recall, kmeans_anchors
-from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_atomic, set_rng_state
+from .checkpoint import (
+    CheckpointError,
+    deployable_weights,
+    load_checkpoint,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
 from .dataio import DataError, make_loader, open_dataset
+from .ema import make_ema
 from .evaluate import evaluate_model, fitness, flat_summary
 from .losses import MultiTaskLoss, effective_number_weights
 from .model import MultiTaskNet, build_model, preprocess
@@ -109,7 +117,7 @@ def load_init_weights(model: nn.Module, path: str | Path, verbose: bool = True) 
     differs (another class list) keep their fresh initialization. A checkpoint that shares
     nothing with this model is a mistake, not a fine-tune, so it stops the run.
     """
-    source = load_checkpoint(path, "cpu")["model"]
+    source = deployable_weights(load_checkpoint(path, "cpu"))
     target = model.state_dict()
     usable = {k: v for k, v in source.items()
               if k != "anchors" and k in target and target[k].shape == v.shape}
@@ -202,15 +210,24 @@ class Trainer:
         self.use_amp = bool(tcfg["amp"]) and self.info.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.best = 0, -1.0
+        if ckpt is None and init_weights is not None:
+            load_init_weights(self.model, init_weights, self.info.is_main)
+        ema_decay = float(tcfg["ema_decay"])
+        self.ema = make_ema(self.model, ema_decay, float(tcfg["ema_tau_steps"])) \
+            if ema_decay > 0 else None
         if ckpt is not None:
             self.model.load_state_dict(ckpt["model"])
+            if self.ema is not None:
+                if "ema" in ckpt:
+                    self.ema.module.load_state_dict(ckpt["ema"])
+                    self.ema.n_averaged.fill_(int(ckpt["ema_updates"]))
+                else:  # a run that enabled EMA only now: average from the resumed weights
+                    self.ema.module.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
             self.scaler.load_state_dict(ckpt["scaler"])
             self.start_epoch, self.best = int(ckpt["epoch"]), float(ckpt["best_fitness"])
             set_rng_state(ckpt["rng"])
-        elif init_weights is not None:
-            load_init_weights(self.model, init_weights, self.info.is_main)
         self.ddp: nn.Module = self.model
         self.phase = 0
 
@@ -267,6 +284,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return logs
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -300,9 +319,14 @@ class Trainer:
         return D.all_reduce_mean(means, self.info)
 
     # -- checkpoints ------------------------------------------------------------------
+    @property
+    def eval_model(self) -> MultiTaskNet:
+        """The weights that are validated and exported: the average when EMA is on."""
+        return cast(MultiTaskNet, self.ema.module) if self.ema is not None else self.model
+
     def checkpoint(self, epoch: int) -> dict[str, Any]:
         ckpt = {
-            "model": self.model.state_dict(),
+            "model": self.model.state_dict(),  # the raw weights: what --resume continues
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -318,6 +342,9 @@ class Trainer:
         }
         if self.class_weights is not None:
             ckpt["class_weights"] = torch.as_tensor(self.class_weights)
+        if self.ema is not None:  # evaluation, export and --init-weights read these
+            ckpt["ema"] = self.ema.module.state_dict()
+            ckpt["ema_updates"] = int(self.ema.n_averaged)
         return ckpt
 
     def validate(self) -> dict[str, Any] | None:
@@ -327,8 +354,9 @@ class Trainer:
                              batch_size=int(self.recipe["train"]["batch_size"]),
                              workers=int(self.recipe["train"]["workers"]))
         ecfg = self.recipe["eval"]
-        return evaluate_model(self.model, loader, self.info.device, float(ecfg["conf_threshold"]),
-                              float(ecfg["iou_threshold"]), int(ecfg["max_detections"]))
+        return evaluate_model(self.eval_model, loader, self.info.device,
+                              float(ecfg["conf_threshold"]), float(ecfg["iou_threshold"]),
+                              int(ecfg["max_detections"]))
 
     def _log_csv(self, row: dict[str, Any], epoch: int) -> None:
         path = self.out / "log.csv"
@@ -431,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop after the first epoch that ends past this wall-clock budget")
+    p.add_argument("--ema-decay", type=float, default=None,
+                   help="moving average of the weights, e.g. 0.999 (0 = off; default: recipe)")
+    p.add_argument("--ema-tau-steps", type=float, default=None,
+                   help="steps over which the EMA decay ramps up (default: recipe)")
     return p
 
 
@@ -438,7 +470,8 @@ def _apply_overrides(recipe: dict[str, Any], args: argparse.Namespace) -> dict[s
     t = recipe["train"]
     for key, val in (("epochs_phase1", args.epochs_phase1), ("epochs_phase2", args.epochs_phase2),
                      ("batch_size", args.batch_size), ("lr", args.lr),
-                     ("workers", args.workers), ("val_every", args.val_every)):
+                     ("workers", args.workers), ("val_every", args.val_every),
+                     ("ema_decay", args.ema_decay), ("ema_tau_steps", args.ema_tau_steps)):
         if val is not None:
             t[key] = val
     if args.no_pretrained:
