@@ -221,7 +221,7 @@ class Trainer:
                 if "ema" in ckpt:
                     self.ema.module.load_state_dict(ckpt["ema"])
                     self.ema.n_averaged.fill_(int(ckpt["ema_updates"]))
-                else:  # a run that enabled EMA only now: average from the resumed weights
+                else:  # a checkpoint without an average: start it from the resumed weights
                     self.ema.module.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
