@@ -1,9 +1,10 @@
 """An exponential moving average of the weights, evaluated and exported instead of the raw ones.
 
-Short runs from scratch end with noisy weights: the average of the last few hundred steps
-places boxes more consistently than the last step alone. torch's ``AveragedModel`` keeps the
-copy; this module only supplies the decay, which ramps up from 0 so that the first steps'
-random weights fade out quickly: ``decay(n) = decay * (1 - exp(-n / tau_steps))``.
+Averaging smooths the step-to-step noise of the final weights, which is why long detection
+runs commonly use it; in the 60-minute benchmark (docs/training.md) it gave no gain, so it is
+off by default. torch's ``AveragedModel`` keeps the copy; this module only supplies the
+decay, which ramps up from 0 so that the first steps' random weights fade out quickly:
+``decay(n) = decay * (1 - exp(-n / tau_steps))``.
 """
 
 from __future__ import annotations
