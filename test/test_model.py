@@ -208,3 +208,17 @@ def test_contested_slot_goes_to_the_box_that_fits_its_anchor() -> None:
     assert {0, 1} <= set(t.cls.tolist())  # both boxes keep positives
     widths = t.box[:, 2][t.cls == 0]
     assert torch.allclose(widths, torch.full_like(widths, 1.0))  # small box targets stay whole
+
+
+def test_a_box_no_anchor_fits_still_gets_its_best_anchor() -> None:
+    """A tight ``ratio_max`` limits each box to its closest shapes but never orphans it."""
+    anchors = torch.tensor([[[8.0, 8.0], [30.0, 10.0], [10.0, 30.0]],
+                            [[40.0, 40.0], [60.0, 20.0], [20.0, 60.0]]])
+    tall = torch.tensor([[10.0, 10.0, 30.0, 90.0]])  # 20x80: best is [20, 60] on level 1
+    targets = build_targets([(16, 16), (8, 8)], [8, 16], anchors, [tall], [torch.tensor([0])],
+                            ratio_max=1.01)
+    assert len(targets[0].image) == 0
+    assert len(targets[1].image) >= 1 and set(targets[1].anchor.tolist()) == {2}
+    loose = build_targets([(16, 16), (8, 8)], [8, 16], anchors, [tall], [torch.tensor([0])],
+                          ratio_max=4.0)
+    assert len(loose[0].image) > 0  # the loose rule also uses level 0

@@ -1,7 +1,9 @@
 """Target assignment: which (image, anchor, cell) predicts which ground-truth box.
 
 An anchor matches a box when their width and height ratios stay within ``ratio_max``
-(on any level). The box's own cell and the two nearest neighbouring cells all predict it,
+(on any level); the box's best-fitting anchor over all levels always matches, so that a tight
+``ratio_max`` (fewer levels per box, fewer cross-level duplicates) never leaves a box with no
+positive at all. The box's own cell and the two nearest neighbouring cells all predict it,
 which triples the positives and lets the centre offset span (-0.5, 1.5) of a cell.
 
 Two boxes close together (parked cars, a car half behind another) often claim the same
@@ -67,6 +69,15 @@ def _slot_winners(
     return order[first]
 
 
+def _best_anchor(wh: torch.Tensor, anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(level, anchor) of the lowest shape mismatch per box; ``wh`` [N, 2] and ``anchors``
+    [L, A, 2] in the same pixels (the ratio does not depend on the stride)."""
+    n_anchors = anchors.shape[1]
+    ratio = wh[:, None] / anchors.view(1, -1, 2)  # [N, L*A, 2]
+    best = torch.maximum(ratio, 1.0 / ratio).amax(dim=2).argmin(dim=1)
+    return best // n_anchors, best % n_anchors
+
+
 def build_targets(
     grid_shapes: list[tuple[int, int]],
     strides: list[int],
@@ -78,6 +89,7 @@ def build_targets(
     """Assign ground truth (xyxy px per image) to every level's anchors and cells."""
     device = anchors.device
     gt = _gather_gt(boxes, classes, device)
+    best_level, best_anchor = _best_anchor(gt[:, 4:], anchors)
     out: list[LevelTargets] = []
     for level, ((h, w), stride) in enumerate(zip(grid_shapes, strides, strict=True)):
         anch = anchors[level] / stride  # [3, 2] grid units
@@ -94,6 +106,7 @@ def build_targets(
         ratio = g[:, None, 2:] / anch[None]  # [N, 3, 2]
         mismatch = torch.maximum(ratio, 1.0 / ratio).amax(dim=2)  # [N, 3], 1 = perfect fit
         ok = mismatch < ratio_max
+        ok[best_level == level, best_anchor[best_level == level]] = True
         n_idx, a_idx = ok.nonzero(as_tuple=True)
         gm = g[n_idx]
         cxy = gm[:, :2]
