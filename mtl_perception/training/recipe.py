@@ -69,7 +69,10 @@ DEFAULTS: dict[str, Any] = {
         # Objectness target of a positive = (1 - r) + r * IoU(prediction, box): r = 1 ranks by
         # localization quality; a smaller r lifts small, hard-to-fit objects sooner.
         "obj_iou_ratio": 1.0,
-        "anchor_ratio_max": 4.0,
+        # A box trains every anchor within this width/height ratio (plus always its best one).
+        # 4.0 matched most cars on 2-3 levels, whose boxes survived NMS as duplicates; 2.0
+        # keeps them to about one level (docs/training.md, benchmark).
+        "anchor_ratio_max": 2.0,
         "lane_overlap": "tversky",
         "tversky_alpha": 0.3,
         "tversky_beta": 0.7,

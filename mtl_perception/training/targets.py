@@ -84,7 +84,7 @@ def build_targets(
     anchors: torch.Tensor,
     boxes: list[torch.Tensor],
     classes: list[torch.Tensor],
-    ratio_max: float = 4.0,
+    ratio_max: float = 2.0,
 ) -> list[LevelTargets]:
     """Assign ground truth (xyxy px per image) to every level's anchors and cells."""
     device = anchors.device
