@@ -12,7 +12,12 @@ import torch
 
 from mtl_perception.training.anchors import anchor_recall, kmeans_anchors
 from mtl_perception.training.model import build_model, load_recipe
-from mtl_perception.training.recipe import RecipeError, category_to_class, normalize_recipe
+from mtl_perception.training.recipe import (
+    DEFAULTS,
+    RecipeError,
+    category_to_class,
+    normalize_recipe,
+)
 from mtl_perception.training.targets import build_targets
 
 CONFIGS = Path(__file__).resolve().parents[1] / "config" / "models"
@@ -222,3 +227,26 @@ def test_a_box_no_anchor_fits_still_gets_its_best_anchor() -> None:
     loose = build_targets([(16, 16), (8, 8)], [8, 16], anchors, [tall], [torch.tensor([0])],
                           ratio_max=4.0)
     assert len(loose[0].image) > 0  # the loose rule also uses level 0
+
+
+def _levels_per_box(ratio_max: float) -> list[int]:
+    """FPN levels that train each car-shaped box (one box per image, so no slot contests)."""
+    anchors = torch.tensor(DEFAULTS["anchors"], dtype=torch.float32)
+    boxes = []
+    for w in (16, 24, 32, 48, 64, 96, 128, 160):
+        for aspect in (1.0, 1.3, 1.6):  # rear and three-quarter views of cars
+            h, cx, cy = w / aspect, 320.3, 192.7
+            boxes.append(torch.tensor([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]]))
+    classes = [torch.tensor([0])] * len(boxes)
+    levels = build_targets([(48, 80), (24, 40), (12, 20)], [8, 16, 32], anchors, boxes, classes,
+                           ratio_max=ratio_max)
+    return [sum(bool((t.image == i).any()) for t in levels) for i in range(len(boxes))]
+
+
+def test_default_ratio_keeps_a_car_to_fewer_levels() -> None:
+    """Each extra level learns to fire on the same car, and its boxes survive NMS as duplicates."""
+    default = _levels_per_box(float(DEFAULTS["loss"]["anchor_ratio_max"]))
+    loose = _levels_per_box(4.0)
+    assert min(default) >= 1 and max(default) <= 2
+    assert sum(default) / len(default) < 1.6
+    assert min(loose) >= 2 and sum(loose) / len(loose) > 2.0
