@@ -71,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
         "obj_iou_ratio": 1.0,
         # A box trains every anchor within this width/height ratio (plus always its best one).
         # 4.0 matched most cars on 2-3 levels, whose boxes survived NMS as duplicates; 2.0
-        # keeps them to about one level (docs/training.md, benchmark).
+        # keeps them to one or two (test_model; docs/training.md, benchmark).
         "anchor_ratio_max": 2.0,
         "lane_overlap": "tversky",
         "tversky_alpha": 0.3,
