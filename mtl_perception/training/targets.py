@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .recipe import DEFAULTS
+
 
 @dataclass
 class LevelTargets:
@@ -84,7 +86,7 @@ def build_targets(
     anchors: torch.Tensor,
     boxes: list[torch.Tensor],
     classes: list[torch.Tensor],
-    ratio_max: float = 2.0,
+    ratio_max: float = float(DEFAULTS["loss"]["anchor_ratio_max"]),
 ) -> list[LevelTargets]:
     """Assign ground truth (xyxy px per image) to every level's anchors and cells."""
     device = anchors.device
