@@ -44,8 +44,7 @@ def draw_detections(
     thickness = max(1, round(min(h, w) / 360))
     font_scale = max(0.4, min(h, w) / 1200)
     for box, score, cid, name in zip(
-        detections.boxes, detections.scores, detections.class_ids, detections.class_names,
-        strict=True,
+        detections.boxes, detections.scores, detections.class_ids, detections.class_names
     ):
         label = name or (class_names[cid] if class_names else str(cid))
         color = class_color(int(cid))

@@ -91,7 +91,7 @@ def detections_to_msg(header: Header, detections: Detections) -> Detection2DArra
     boxes = detections.boxes.astype(float)
     items = []
     for index, (box, score, name) in enumerate(
-        zip(boxes, detections.scores.tolist(), detections.class_names, strict=True)
+        zip(boxes, detections.scores.tolist(), detections.class_names)
     ):
         x1, y1, x2, y2 = box.tolist()
         det = Detection2D()

@@ -114,8 +114,7 @@ class OnnxRuntimeBackend(Backend):
             raise BackendError(f"{path}: input {node.name} is {node.type}, expected uint8")
         shape = list(node.shape)
         want = [spec.input_height, spec.input_width, 3]
-        if len(shape) != 4 or any(isinstance(s, int) and s != w for s, w in zip(shape[1:], want,
-                                                                                  strict=True)):
+        if len(shape) != 4 or any(isinstance(s, int) and s != w for s, w in zip(shape[1:], want)):
             raise BackendError(f"{path}: input shape {shape} does not match metadata [N, {want}]")
         outputs = {o.name for o in self._session.get_outputs()}
         missing = {spec.boxes_output, spec.scores_output, spec.drivable_output,
