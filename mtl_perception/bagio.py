@@ -6,7 +6,9 @@ or torch, so it works on machines without a ROS distribution and in the inferenc
 calibration path. Bags are mcap by default, sqlite3 on request; ``ros2 bag play`` reads both.
 
 Message types come from the ``rosbags`` Jazzy type store plus vision_msgs, registered from the
-``.msg`` files shipped in ``interfaces/vision_msgs/msg`` (the same files the ROS build uses).
+``.msg`` files of the installed vision_msgs package where the ament index has one, else from
+the copy this package installs (``share/mtl_perception/interfaces/vision_msgs/msg``, the same
+files the ROS build uses).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.msg import get_types_from_msg
 from rosbags.typesys.store import Typestore
 
+from mtl_perception.common.package_data import PackageDataError, data_path
 from mtl_perception.inference.encodings import FrameRejectedError, decode_compressed, decode_raw
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -33,9 +36,6 @@ DETECTION_ARRAY = "vision_msgs/msg/Detection2DArray"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # what Jazzy writes; rosbags can also write 9 (Kilted)
-
-_VISION_MSGS_DIR = Path(__file__).resolve().parents[1] / "interfaces" / "vision_msgs" / "msg"
-
 
 class BagError(RuntimeError):
     """A bag is missing, unreadable or holds no usable topic."""
@@ -64,18 +64,19 @@ class ImageFrame:
 
 
 def _vision_msgs_dir() -> Path:
-    """The .msg folder in a source checkout, or in an installed share/ tree."""
-    if _VISION_MSGS_DIR.is_dir():
-        return _VISION_MSGS_DIR
+    """The vision_msgs .msg folder: the distribution's, else the copy this package installs."""
     try:
-        from importlib.resources import files
+        from ament_index_python.packages import get_package_share_directory
 
-        candidate = Path(str(files("vision_msgs"))).parent / "share" / "vision_msgs" / "msg"
-        if candidate.is_dir():
-            return candidate
-    except (ImportError, ModuleNotFoundError, TypeError):
-        pass
-    raise BagError(f"vision_msgs .msg definitions not found at {_VISION_MSGS_DIR}")
+        distro = Path(get_package_share_directory("vision_msgs", print_warning=False)) / "msg"
+        if (distro / "Detection2DArray.msg").is_file():
+            return distro
+    except (ImportError, LookupError, ValueError, OSError):
+        pass  # no ament index, or vision_msgs not in it
+    try:
+        return data_path("interfaces", "vision_msgs", "msg")
+    except PackageDataError as exc:
+        raise BagError(f"vision_msgs .msg definitions not found: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,22 +9,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PACKAGE = "mtl_perception"
+from mtl_perception.common.package_data import optional_data_path
+
 PROFILE_FILE = "fastdds_profile.xml"
 
 
 def fastdds_profile() -> Path | None:
-    """config/fastdds_profile.xml: installed share first, then the source checkout."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        installed = Path(get_package_share_directory(PACKAGE)) / "config" / PROFILE_FILE
-        if installed.is_file():
-            return installed
-    except Exception:  # no ament index (a plain venv) or the package is not registered
-        pass
-    source = Path(__file__).resolve().parents[1] / "config" / PROFILE_FILE
-    return source if source.is_file() else None
+    """The installed config/fastdds_profile.xml, or None where the package is not installed."""
+    return optional_data_path("config", PROFILE_FILE)
 
 
 def dds_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -27,7 +27,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mtl_perception.tools.bench_models import RECIPES, contract_model, model_file_mb, raw_model
+from mtl_perception.tools.bench_models import (
+    RECIPES,
+    contract_model,
+    model_file_mb,
+    raw_model,
+    recipe_path,
+)
 from mtl_perception.tools.bench_timing import measure_in_subprocess, time_backend
 
 PAPER_TABLE_II = {"resnet50": (27.6, 162.4, 110), "mobilenetv2": (5.4, 33.8, 24)}
@@ -77,7 +83,7 @@ def model_stats(args: argparse.Namespace, command: str) -> str:
     exe = shutil.which("mtl-eval") or str(Path(sys.executable).with_name("mtl-eval"))
     rows = []
     for name in ("resnet50", "mobilenetv2"):
-        out = subprocess.run([exe, "stats", "--config", str(RECIPES[name]), "--resolution",
+        out = subprocess.run([exe, "stats", "--config", str(recipe_path(name)), "--resolution",
                               "384x640", "--json"], capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"mtl-eval stats failed: {out.stderr[-1000:]}")

@@ -18,9 +18,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPES = {"mobilenetv2": REPO / "config/models/mobilenetv2_bifpn.yaml",
-           "resnet50": REPO / "config/models/resnet50_bifpn.yaml"}
+from mtl_perception.common.package_data import data_path
+
+RECIPES = {"mobilenetv2": "mobilenetv2_bifpn.yaml", "resnet50": "resnet50_bifpn.yaml"}
+
+
+def recipe_path(name_or_path: str) -> Path:
+    """A benchmark recipe by short name (installed with the package), or a YAML path."""
+    known = RECIPES.get(name_or_path)
+    return data_path("config", "models", known) if known else Path(name_or_path)
 
 
 def _key(*parts: Any) -> str:
@@ -30,7 +36,7 @@ def _key(*parts: Any) -> str:
 def _recipe(name_or_path: str, hw: tuple[int, int], tasks: list[str] | None = None) -> dict:
     from mtl_perception.training.recipe import load_recipe, normalize_recipe, with_input_size
 
-    path = RECIPES.get(name_or_path, Path(name_or_path))
+    path = recipe_path(name_or_path)
     recipe = with_input_size(load_recipe(path), hw)
     recipe["backbone"] = {**recipe["backbone"], "pretrained": False}
     if tasks is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.resources
 import json
 import os
 import random
@@ -35,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-COMMITTED_MODEL = REPO / "models" / "demo" / "model.onnx"
-DEMO_RECIPE = REPO / "config" / "models" / "mobilenetv2_bifpn_small.yaml"
+from mtl_perception.common.package_data import data_path, optional_data_path
+
+DEMO_RECIPE = ("config", "models", "mobilenetv2_bifpn_small.yaml")  # under share/mtl_perception
 THRESHOLDS = {"vehicle_ap50": 0.6, "drivable_miou": 0.9, "lane_iou": 0.4}
 NAMESPACE = "/perception"
 IMAGE_TOPIC = "/camera/image_raw"
@@ -341,7 +342,7 @@ def latency_rows(outputs: NodeOutputs) -> list[tuple[str, str, str, str]]:
 def code_hash() -> str:
     """Hash of everything that shapes a trained demo model: training code and generator."""
     h = hashlib.sha256()
-    pkg = REPO / "mtl_perception" / "training"
+    pkg = Path(str(importlib.resources.files("mtl_perception.training")))
     for path in sorted(pkg.rglob("*.py")):
         h.update(path.relative_to(pkg).as_posix().encode())
         h.update(path.read_bytes())
@@ -383,7 +384,8 @@ class TrainPlan:
 
 
 def train_plan(args: argparse.Namespace) -> TrainPlan:
-    return TrainPlan(Path(args.recipe), args.train_seed, args.train_images, 64, 640, 360,
+    recipe = Path(args.recipe) if args.recipe else data_path(*DEMO_RECIPE)
+    return TrainPlan(recipe, args.train_seed, args.train_images, 64, 640, 360,
                      args.epochs_phase1, args.epochs_phase2)
 
 
@@ -394,10 +396,11 @@ def obtain_model(ctx: DemoContext) -> Path:
             raise FileNotFoundError(f"--model {a.model} does not exist")
         ctx.info["model"] = {"source": "--model", "path": str(a.model)}
         return Path(a.model)
-    if COMMITTED_MODEL.is_file() and not a.train:
+    committed = optional_data_path("models", "demo", "model.onnx")
+    if committed is not None and not a.train:
         ctx.info["model"] = {"source": "committed (models/demo/README.md has its provenance)",
-                             "path": str(COMMITTED_MODEL)}
-        return COMMITTED_MODEL
+                             "path": str(committed)}
+        return committed
     plan = train_plan(a)
     cached = Path(a.cache_dir).expanduser() / "demo-model" / plan.key() / "model.onnx"
     ctx.info["model"] = {"source": "trained by the demo with the repo's recipe",
@@ -575,7 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="playback speed factor (0.5: a 2-core CPU answers most frames)")
     p.add_argument("--conf", type=float, default=0.25, help="node confidence_threshold")
     p.add_argument("--node-timeout", type=float, default=60.0)
-    p.add_argument("--recipe", default=str(DEMO_RECIPE))
+    p.add_argument("--recipe", default=None,
+                   help="recipe to train with (default: the installed "
+                        f"{'/'.join(DEMO_RECIPE)})")
     p.add_argument("--train-seed", type=int, default=0,
                    help="mtl-synth seed of the training images (training's own seed: recipe)")
     p.add_argument("--train-images", type=int, default=600)
