@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the project-local environment (.venv) on a machine with no ROS distribution:
 # ROS 2 from PyPI wheels, vision_msgs generated from interfaces/, the ML stack, dev tools,
-# and this package (editable). Idempotent: each step is skipped while its inputs are unchanged.
+# and this package (editable), laid out as an ament prefix. Idempotent: each step is skipped while its inputs are unchanged.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
@@ -52,6 +52,7 @@ else
 fi
 
 "$ROOT/scripts/build_vision_msgs.sh" "$VENV"
+"$ROOT/scripts/ament_prefix.sh" "$VENV"
 # mypy checks the TensorRT code against tensorrt-stubs, whose releases contain a few lines that
 # are not valid Python; keep a fixed copy in typings/ (ignored by git), regenerated when missing.
 if [[ ! -f typings/tensorrt_bindings/tensorrt.pyi ]]; then
