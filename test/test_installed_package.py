@@ -18,7 +18,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from node_fixture_model import build_constant_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 from node_fixture_model import build_constant_model
 
 pytestmark = pytest.mark.ros
-HERE = Path(__file__).resolve().parent
+FIXTURES = Path(__file__).resolve().parents[1]  # the shared node fixtures live in test/
 NODE_SCRIPT = Path(sys.executable).with_name("perception_node")
 
 
@@ -51,7 +51,7 @@ def test_bad_model_stops_startup(tmp_path: Path, case: str) -> None:
 
 def test_foxy_vision_msgs_layout_stops_startup(tmp_path: Path) -> None:
     model = build_constant_model(tmp_path / "model.onnx")
-    result = _start([sys.executable, str(HERE / "node_fixture_foxy.py"), "--ros-args",
+    result = _start([sys.executable, str(FIXTURES / "node_fixture_foxy.py"), "--ros-args",
                      "-p", f"model_path:={model}"])
     assert result.returncode == 1
     assert "Foxy/Galactic layout" in _reason(result)

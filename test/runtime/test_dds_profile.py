@@ -13,7 +13,7 @@ pytest.importorskip("rclpy")
 
 from mtl_perception.dds_env import dds_env, fastdds_profile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import rclpy

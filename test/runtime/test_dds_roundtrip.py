@@ -14,10 +14,12 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
+FIXTURES = Path(__file__).resolve().parents[1]  # the shared fixtures live in test/
+
 
 def test_detection_array_crosses_processes() -> None:
     publisher = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("dds_fixture_publisher.py")), "dets"]
+        [sys.executable, str(FIXTURES / "dds_fixture_publisher.py"), "dets"]
     )
     context = rclpy.Context()
     rclpy.init(context=context)

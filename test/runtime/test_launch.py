@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "perception.launch.py"
+LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "perception.launch.py"
 
 
 def test_launch_file_builds_description(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,8 +35,8 @@ from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-HERE = Path(__file__).resolve().parent
-CONFIG = HERE.parent / "config" / "perception.yaml"
+FIXTURES = Path(__file__).resolve().parents[1]  # the shared node fixtures live in test/
+CONFIG = FIXTURES.parent / "config" / "perception.yaml"
 NODE_SCRIPT = Path(sys.executable).with_name("perception_node")
 TOPICS = {"detections": Detection2DArray, "drivable_area/mask": Image, "lane/mask": Image,
           "overlay": Image}
@@ -146,7 +146,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     logs = tmp_path_factory.mktemp("logs")
     procs = [
         subprocess.Popen(
-            [sys.executable, str(HERE / "node_fixture_node.py"),
+            [sys.executable, str(FIXTURES / "node_fixture_node.py"),
              *_node_args(model, "raw", "-p", f"max_image_pixels:={1280 * 720}")],
             stdout=(logs / "raw.log").open("w"), stderr=subprocess.STDOUT),
         subprocess.Popen(
@@ -154,7 +154,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             stdout=(logs / "jpeg.log").open("w"), stderr=subprocess.STDOUT),
     ]
     publisher = subprocess.Popen(
-        [sys.executable, str(HERE / "node_fixture_publisher.py")],
+        [sys.executable, str(FIXTURES / "node_fixture_publisher.py")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     procs.append(publisher)
     h = Harness(publisher)
