@@ -52,7 +52,7 @@ def raw(kind: str) -> Image:
         msg.width = msg.height = msg.step = 0
         pixels = np.zeros(0, np.uint8)
     elif kind == "unsupported":
-        msg.encoding = "yuv422"
+        msg.encoding = "hsv8"  # no such ROS encoding
     elif kind == "too_large":
         msg.width, msg.step = W + 16, (W + 16) * 3
         pixels = frame(w=W + 16)

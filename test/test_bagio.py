@@ -64,7 +64,7 @@ def test_bgr_and_padded_rows_decode_to_rgb() -> None:
     out = bagio.raw_image_to_rgb(padded.reshape(-1), 36, 64, 64 * 3 + 8, "bgr8")
     np.testing.assert_array_equal(out, rgb)
     with pytest.raises(bagio.BagError, match="unsupported_encoding"):
-        bagio.raw_image_to_rgb(padded.reshape(-1), 36, 64, 200, "bayer_rggb8")
+        bagio.raw_image_to_rgb(padded.reshape(-1), 36, 64, 200, "hsv8")
 
 
 def test_rclpy_reads_the_cdr_we_write(tmp_path: Path) -> None:

@@ -8,22 +8,52 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-# encoding -> (channels, bytes per channel, how to get 3-channel uint8, resulting colour order)
-_RAW: dict[str, tuple[int, int, int | None, str]] = {
-    "rgb8": (3, 1, None, "rgb"),
-    "bgr8": (3, 1, None, "bgr"),
-    "rgba8": (4, 1, cv2.COLOR_RGBA2RGB, "rgb"),
-    "bgra8": (4, 1, cv2.COLOR_BGRA2BGR, "bgr"),
-    "mono8": (1, 1, cv2.COLOR_GRAY2RGB, "rgb"),
-    "8UC1": (1, 1, cv2.COLOR_GRAY2RGB, "rgb"),
-    "8UC3": (3, 1, None, "bgr"),  # OpenCV convention
-    "rgb16": (3, 2, None, "rgb"),
-    "bgr16": (3, 2, None, "bgr"),
-    "mono16": (1, 2, cv2.COLOR_GRAY2RGB, "rgb"),
+
+class _Layout(NamedTuple):
+    """How one raw encoding is laid out and turned into 3-channel uint8."""
+
+    channels: int  # values per pixel as stored (2 for packed YUV 4:2:2: Y and U or V)
+    depth: int  # bytes per value; 2-byte values are shifted to 8 bit (is_bigendian honoured)
+    convert: int | None  # cv2.cvtColor code to 3 channels, None when already 3 channels
+    color: str  # channel order of the result: 'rgb' or 'bgr'
+    block: tuple[int, int] = (1, 1)  # width, height must be multiples of these
+
+
+# Packed YUV 4:2:2: each horizontal pixel pair shares one U and one V (4 bytes per 2 pixels).
+_UYVY = _Layout(2, 1, cv2.COLOR_YUV2RGB_UYVY, "rgb", (2, 1))
+_YUYV = _Layout(2, 1, cv2.COLOR_YUV2RGB_YUY2, "rgb", (2, 1))
+# Bayer: OpenCV names a pattern by the 2nd and 3rd pixel of the 2nd row, i.e. ROS/sensor
+# names shifted by one: ROS "rggb" (top-left pixel red) is OpenCV "BG" (test_encodings
+# checks this on a mosaic made from a known picture).
+_BAYER = {"rggb": cv2.COLOR_BayerBG2RGB, "bggr": cv2.COLOR_BayerRG2RGB,
+          "gbrg": cv2.COLOR_BayerGR2RGB, "grbg": cv2.COLOR_BayerGB2RGB}
+
+_RAW: dict[str, _Layout] = {
+    "rgb8": _Layout(3, 1, None, "rgb"),
+    "bgr8": _Layout(3, 1, None, "bgr"),
+    "rgba8": _Layout(4, 1, cv2.COLOR_RGBA2RGB, "rgb"),
+    "bgra8": _Layout(4, 1, cv2.COLOR_BGRA2BGR, "bgr"),
+    "mono8": _Layout(1, 1, cv2.COLOR_GRAY2RGB, "rgb"),
+    "8UC1": _Layout(1, 1, cv2.COLOR_GRAY2RGB, "rgb"),
+    "8UC3": _Layout(3, 1, None, "bgr"),  # OpenCV convention
+    "rgb16": _Layout(3, 2, None, "rgb"),
+    "bgr16": _Layout(3, 2, None, "bgr"),
+    "mono16": _Layout(1, 2, cv2.COLOR_GRAY2RGB, "rgb"),
+    "yuv422": _UYVY,  # ROS name for UYVY byte order (U0 Y0 V0 Y1)
+    "uyvy": _UYVY,
+    "yuv422_yuy2": _YUYV,  # ROS name for YUYV byte order (Y0 U0 Y1 V0)
+    "yuyv": _YUYV,
+}
+_RAW.update({f"bayer_{pattern}{bits}": _Layout(1, bits // 8, code, "rgb", (2, 2))
+             for pattern, code in _BAYER.items() for bits in (8, 16)})
+_WHY_EVEN = {
+    (2, 1): "4:2:2 YUV stores one U and one V per horizontal pixel pair",
+    (2, 2): "a Bayer mosaic repeats in 2x2 pixel blocks",
 }
 SUPPORTED_ENCODINGS = tuple(_RAW)
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -87,7 +117,13 @@ def decode_raw(
             f"unsupported encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}",
         )
     _check_size(width, height, max_pixels)
-    channels, depth, convert, color = spec
+    channels, depth, convert, color, block = spec
+    for axis, size, multiple in (("width", width, block[0]), ("height", height, block[1])):
+        if size % multiple:
+            raise FrameRejectedError(
+                f"odd_{axis}",
+                f"{encoding} needs an even {axis} ({_WHY_EVEN[block]}); got {width}x{height}",
+            )
     row_bytes = width * channels * depth
     if step < row_bytes:
         raise FrameRejectedError(
