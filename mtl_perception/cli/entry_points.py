@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 DIST = "mtl_perception"
 # top-level module -> the extra of setup.py that installs it

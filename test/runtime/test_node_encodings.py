@@ -30,8 +30,8 @@ from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-HERE = Path(__file__).resolve().parent
-CONFIG = HERE.parent / "config" / "perception.yaml"
+FIXTURES = Path(__file__).resolve().parents[1]  # the shared node fixtures live in test/
+CONFIG = FIXTURES.parent / "config" / "perception.yaml"
 NODE_SCRIPT = Path(sys.executable).with_name("perception_node")
 W, H = 1280, 720
 NS = "enc"
