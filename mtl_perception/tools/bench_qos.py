@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mtl_perception.dds_env import dds_env
+from mtl_perception.ros.ros_args import split_ros_args
 
 TOPIC = "bench_qos/image"
 # publisher reliability : subscriber reliability : subscriber depth. The publisher is a camera
@@ -63,12 +64,12 @@ def _qos(reliability: str, depth: int) -> Any:
 
 # ----- the two roles, each in its own process -------------------------------------------
 def run_publisher(reliability: str, rate: float, frames: int, width: int, height: int,
-                  match_timeout: float) -> dict[str, Any]:
+                  match_timeout: float, ros_args: list[str] | None = None) -> dict[str, Any]:
     """Wait for a matched reader, publish ``frames`` stamped with their send time, linger."""
     import rclpy
     from sensor_msgs.msg import Image
 
-    rclpy.init()
+    rclpy.init(args=ros_args or [])
     node = rclpy.create_node("bench_qos_publisher")
     pub = node.create_publisher(Image, TOPIC, _qos(reliability, PUBLISHER_DEPTH))
     deadline = time.monotonic() + match_timeout
@@ -98,13 +99,14 @@ def run_publisher(reliability: str, rate: float, frames: int, width: int, height
     return {"matched": matched, "sent": sent}
 
 
-def run_subscriber(reliability: str, depth: int, timeout: float) -> dict[str, Any]:
+def run_subscriber(reliability: str, depth: int, timeout: float,
+                   ros_args: list[str] | None = None) -> dict[str, Any]:
     """Count frames until the publisher has come and gone; latency from the send stamps."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image
 
-    rclpy.init()
+    rclpy.init(args=ros_args or [])
     node = rclpy.create_node("bench_qos_subscriber")
     latencies: list[float] = []
 
@@ -241,13 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, machine: str = "") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    argv, ros = split_ros_args(argv)  # the roles' rclpy gets only the --ros-args sections
     args = build_parser().parse_args(argv)
     if args.role == "publisher":
         print(json.dumps(run_publisher(args.reliability, args.rate, args.frames, args.width,
-                                       args.height, args.match_timeout)), flush=True)
+                                       args.height, args.match_timeout, ros)), flush=True)
         return 0
     if args.role == "subscriber":
-        print(json.dumps(run_subscriber(args.reliability, args.depth, args.timeout)),
+        print(json.dumps(run_subscriber(args.reliability, args.depth, args.timeout, ros)),
               flush=True)
         return 0
     started = time.strftime("%Y-%m-%d %H:%M")

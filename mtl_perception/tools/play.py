@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_perception import bagio
+from mtl_perception.ros.ros_args import split_ros_args
 
 QOS_CHOICES = ("sensor_data", "reliable", "system_default")
 
@@ -195,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """rclpy gets only the ``--ros-args`` sections of the command line, the parser the rest."""
+    own, ros = split_ros_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
     if args.rate <= 0:
         print("mtl-play: --rate must be positive", file=sys.stderr)
         return 2
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    rclpy.init()
+    rclpy.init(args=ros)
     node = rclpy.create_node(args.node_name)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
