@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -98,6 +99,45 @@ def test_play_remap_is_its_own_and_ros_args_reach_rclpy(tmp_path: Path) -> None:
     assert "deprecated" not in err, err
     assert len(received) == N, err  # the option took effect: frames on /remapped/image
     assert "play_under_test" in names, sorted(names)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_play_exits_cleanly_on_repeated_signals(tmp_path: Path, sig: int) -> None:
+    """Ctrl-C in a terminal (or launch) may deliver several signals: exit 0, no traceback."""
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+
+    _bag(tmp_path / "bag")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    received: list[int] = []
+    proc = None
+    try:
+        node = rclpy.create_node("play_sink", context=context)
+        node.create_subscription(Image, "/cam/image_raw", lambda m: received.append(1),
+                                 play.qos_profile("sensor_data", depth=N))
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mtl_perception.tools.play", str(tmp_path / "bag"),
+             "--loop", "--wait-for-subscribers", "1", "--wait-timeout", "30"],
+            env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 40
+        while len(received) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            executor.spin_once(timeout_sec=0.05)
+        assert received, "mtl-play never published"
+        for _ in range(3):
+            proc.send_signal(sig)
+            time.sleep(0.01)
+        _, err = proc.communicate(timeout=30)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert "mtl-play: published" in err
 
 
 def test_schedule_scales_recorded_gaps() -> None:

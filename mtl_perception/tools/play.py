@@ -28,6 +28,7 @@ from typing import Any
 
 from mtl_perception import bagio
 from mtl_perception.ros.ros_args import split_ros_args
+from mtl_perception.ros.shutdown import ShutdownSignals
 
 QOS_CHOICES = ("sensor_data", "reliable", "system_default")
 
@@ -196,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """rclpy gets only the ``--ros-args`` sections of the command line, the parser the rest."""
+    """Exits 0 on Ctrl-C or SIGTERM, however many arrive (mtl_perception/ros/shutdown.py);
+    rclpy gets only the ``--ros-args`` sections of the command line, the parser the rest."""
     own, ros = split_ros_args(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(own)
     if args.rate <= 0:
@@ -210,14 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=ros)
-    node = rclpy.create_node(args.node_name)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    signals = ShutdownSignals().install()  # before rclpy.init, so rclpy's handler chains to it
+    node = None
     stats = PlayStats()
     rc = 0
     try:
+        rclpy.init(args=ros, signal_handler_options=SignalHandlerOptions.ALL)
+        node = rclpy.create_node(args.node_name)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         player = Player(node, args.bag, args.topics, remaps, args.qos)
         if args.wait_for_subscribers > 0 and not player.wait_for_subscribers(
             args.wait_for_subscribers, args.wait_timeout, executor
@@ -248,11 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mtl-play: {exc}", file=sys.stderr)
         rc = 2
     finally:
+        signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
         print(f"mtl-play: published {stats.published} messages "
               f"({', '.join(f'{k}: {v}' for k, v in stats.per_topic.items()) or 'none'}), "
               f"{stats.loops} pass(es), worst lateness {stats.late_ms_max:.1f} ms",
               file=sys.stderr)
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
     return rc
 
