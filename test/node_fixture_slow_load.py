@@ -1,4 +1,4 @@
-"""Fixture process: the real perception node, whose model takes 5 s to load.
+"""Fixture process: the real perception node, whose model takes a minute to load.
 
 Prints ``loading model`` on stderr when loading starts, so a test can signal the node while
 it is inside ``PerceptionNode.__init__``.
@@ -17,7 +17,7 @@ _real_load = perception_node.load_backend
 
 def _slow_load(*args: Any, **kwargs: Any) -> Any:
     print("loading model", file=sys.stderr, flush=True)
-    time.sleep(5.0)
+    time.sleep(60.0)  # a TensorRT engine build can take this long
     return _real_load(*args, **kwargs)
 
 
