@@ -28,6 +28,7 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
@@ -52,6 +53,8 @@ from mtl_perception.ros.diagnostics import StageStats, build_status
 from mtl_perception.ros.frame_slot import LatestFrameSlot
 from mtl_perception.ros.parameters import PARAMS, choice_problem, descriptor
 from mtl_perception.ros.qos import latched_qos, make_qos
+from mtl_perception.ros.ros_args import split_ros_args
+from mtl_perception.ros.shutdown import ShutdownSignals
 
 NODE_NAME = "perception"
 HANDOFF_TIMEOUT_S = 0.05
@@ -77,6 +80,14 @@ class PerceptionNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
+        try:
+            self._setup()
+        except BaseException:  # a startup error, or Ctrl-C while the model loads
+            self.destroy_node()
+            raise
+
+    # ----- setup -------------------------------------------------------------------------
+    def _setup(self) -> None:
         for spec in PARAMS:
             default = Parameter.Type.STRING_ARRAY if spec.default is None else spec.default
             try:
@@ -108,7 +119,6 @@ class PerceptionNode(Node):
         self._worker = threading.Thread(target=self._work, name="perception_worker", daemon=True)
         self._worker.start()
 
-    # ----- setup -------------------------------------------------------------------------
     def _param(self, name: str) -> Any:
         try:
             return self.get_parameter(name).value
@@ -313,14 +323,24 @@ def _stamp(header: Header) -> str:
 
 
 def main(args: list[str] | None = None) -> int:
-    """rclpy demo pattern: init, create, spin, handle shutdown, destroy, try_shutdown."""
-    profile = fastdds_profile()
-    if profile is not None:  # before rclpy.init: Fast DDS reads it when the participant starts
-        os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
-    rclpy.init(args=args)
+    """rclpy demo pattern: init, create, spin, handle shutdown, destroy, try_shutdown.
+
+    ``args``: the command line without the program name (default ``sys.argv[1:]``); rclpy
+    gets only its ``--ros-args`` sections. Exits 0 on SIGINT or SIGTERM, however many arrive
+    and whenever (also during model loading): see mtl_perception/ros/shutdown.py.
+    """
+    own, ros = split_ros_args(sys.argv[1:] if args is None else args)
+    signals = ShutdownSignals().install()  # before rclpy.init, so rclpy's handler chains to it
     node: PerceptionNode | None = None
     code = 0
     try:
+        if own:
+            print(f"[perception_node] ignoring arguments outside --ros-args: {' '.join(own)}",
+                  file=sys.stderr, flush=True)
+        profile = fastdds_profile()
+        if profile is not None:  # before rclpy.init: Fast DDS reads it as the participant starts
+            os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
+        rclpy.init(args=ros, signal_handler_options=SignalHandlerOptions.ALL)
         node = PerceptionNode()
         rclpy.spin(node)
     except StartupError as exc:
@@ -329,6 +349,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

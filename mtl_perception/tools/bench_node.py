@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.ros.ros_args import split_ros_args
+
 W, H = 1280, 720
 
 
@@ -138,7 +140,7 @@ def cpu_seconds(pid: int) -> float:
 class Probe:
     """Publishes frames, receives the node's last output and its diagnostics."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, ros_args: list[str] | None = None) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -146,7 +148,7 @@ class Probe:
 
         self.rclpy = rclpy
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        rclpy.init(args=ros_args or [], context=self.context)
         self.node = rclpy.create_node("bench_node_probe", context=self.context)
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self.pub = self.node.create_publisher(Image, f"{namespace}/image", qos)
@@ -334,7 +336,7 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
                               "node_log": str(workdir / "node.log"),
                               "publication_mode": default_mode,
                               "spinning": args.spinning}
-    probe = Probe("/bench")
+    probe = Probe("/bench", getattr(args, "ros_args", None))
     try:
         proc = _start_node(model, args.threads, env, workdir / "node.log", args.spinning)
         try:
@@ -533,8 +535,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # `mtl-bench node -- --rates 30`: the dispatcher may pass "--" on
         argv = argv[1:]
+    own, ros = split_ros_args(argv)  # the probe's rclpy gets only the --ros-args sections
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(own)
+    args.ros_args = ros
     if args.overhead_repeats < 1:
         parser.error("--overhead-repeats must be at least 1")
     command = "mtl-bench node " + " ".join(argv)

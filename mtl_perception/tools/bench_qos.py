@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from mtl_perception.dds_env import dds_env
+from mtl_perception.ros.ros_args import split_ros_args
+from mtl_perception.ros.shutdown import ShutdownSignals
 
 TOPIC = "bench_qos/image"
 # publisher reliability : subscriber reliability : subscriber depth. The publisher is a camera
@@ -63,69 +65,96 @@ def _qos(reliability: str, depth: int) -> Any:
 
 # ----- the two roles, each in its own process -------------------------------------------
 def run_publisher(reliability: str, rate: float, frames: int, width: int, height: int,
-                  match_timeout: float) -> dict[str, Any]:
-    """Wait for a matched reader, publish ``frames`` stamped with their send time, linger."""
+                  match_timeout: float, ros_args: list[str] | None = None) -> dict[str, Any]:
+    """Wait for a matched reader, publish ``frames`` stamped with their send time, linger.
+
+    Ctrl-C or SIGTERM (any number) ends it early and cleanly: what was sent is reported."""
     import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
 
-    rclpy.init()
-    node = rclpy.create_node("bench_qos_publisher")
-    pub = node.create_publisher(Image, TOPIC, _qos(reliability, PUBLISHER_DEPTH))
-    deadline = time.monotonic() + match_timeout
-    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    matched = pub.get_subscription_count() > 0
+    signals = ShutdownSignals().install()  # before rclpy.init, so rclpy's handler chains to it
+    node = None
+    matched = False
     sent = 0
-    if matched:
-        time.sleep(0.5)  # let discovery settle on both sides before the first frame
-        msg = Image(encoding="bgr8", height=height, width=width, step=width * 3)
-        frame = np.zeros((height, width, 3), np.uint8)
-        frame[..., 1] = np.linspace(0, 255, width, dtype=np.uint8)
-        msg.data = frame.tobytes()
-        msg.header.frame_id = "bench_qos_camera"
-        t0 = time.perf_counter()
-        for i in range(frames):
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            now = time.time_ns()
-            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 1_000_000_000)
-            pub.publish(msg)
-            sent += 1
-        time.sleep(1.0)  # reliable re-sends still in flight
-    node.destroy_node()
-    rclpy.try_shutdown()
+    try:
+        rclpy.init(args=ros_args or [], signal_handler_options=SignalHandlerOptions.ALL)
+        node = rclpy.create_node("bench_qos_publisher")
+        pub = node.create_publisher(Image, TOPIC, _qos(reliability, PUBLISHER_DEPTH))
+        deadline = time.monotonic() + match_timeout
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        matched = pub.get_subscription_count() > 0
+        if matched:
+            time.sleep(0.5)  # let discovery settle on both sides before the first frame
+            msg = Image(encoding="bgr8", height=height, width=width, step=width * 3)
+            frame = np.zeros((height, width, 3), np.uint8)
+            frame[..., 1] = np.linspace(0, 255, width, dtype=np.uint8)
+            msg.data = frame.tobytes()
+            msg.header.frame_id = "bench_qos_camera"
+            t0 = time.perf_counter()
+            for i in range(frames):
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                now = time.time_ns()
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 1_000_000_000)
+                pub.publish(msg)
+                sent += 1
+            time.sleep(1.0)  # reliable re-sends still in flight
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
     return {"matched": matched, "sent": sent}
 
 
-def run_subscriber(reliability: str, depth: int, timeout: float) -> dict[str, Any]:
-    """Count frames until the publisher has come and gone; latency from the send stamps."""
+def run_subscriber(reliability: str, depth: int, timeout: float,
+                   ros_args: list[str] | None = None) -> dict[str, Any]:
+    """Count frames until the publisher has come and gone; latency from the send stamps.
+
+    Ctrl-C or SIGTERM (any number) ends it early and cleanly: what came is reported."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
 
-    rclpy.init()
-    node = rclpy.create_node("bench_qos_subscriber")
+    signals = ShutdownSignals().install()  # before rclpy.init, so rclpy's handler chains to it
+    node = None
+    executor = None
     latencies: list[float] = []
 
     def on_image(msg: Image) -> None:
         sent_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         latencies.append((time.time_ns() - sent_ns) / 1e6)
 
-    node.create_subscription(Image, TOPIC, on_image, _qos(reliability, depth))
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    seen_publisher = False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-        present = node.count_publishers(TOPIC) > 0
-        seen_publisher = seen_publisher or present
-        if seen_publisher and not present:
-            break
-    executor.shutdown()
-    node.destroy_node()
-    rclpy.try_shutdown()
+    try:
+        rclpy.init(args=ros_args or [], signal_handler_options=SignalHandlerOptions.ALL)
+        node = rclpy.create_node("bench_qos_subscriber")
+        node.create_subscription(Image, TOPIC, on_image, _qos(reliability, depth))
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        seen_publisher = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+            present = node.count_publishers(TOPIC) > 0
+            seen_publisher = seen_publisher or present
+            if seen_publisher and not present:
+                break
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
     lat = np.array(latencies)
     return {"received": len(latencies),
             "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
@@ -241,13 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, machine: str = "") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    argv, ros = split_ros_args(argv)  # the roles' rclpy gets only the --ros-args sections
     args = build_parser().parse_args(argv)
     if args.role == "publisher":
         print(json.dumps(run_publisher(args.reliability, args.rate, args.frames, args.width,
-                                       args.height, args.match_timeout)), flush=True)
+                                       args.height, args.match_timeout, ros)), flush=True)
         return 0
     if args.role == "subscriber":
-        print(json.dumps(run_subscriber(args.reliability, args.depth, args.timeout)),
+        print(json.dumps(run_subscriber(args.reliability, args.depth, args.timeout, ros)),
               flush=True)
         return 0
     started = time.strftime("%Y-%m-%d %H:%M")

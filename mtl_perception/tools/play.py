@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from mtl_perception import bagio
+from mtl_perception.ros.ros_args import split_ros_args
+from mtl_perception.ros.shutdown import ShutdownSignals
 
 QOS_CHOICES = ("sensor_data", "reliable", "system_default")
 
@@ -195,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Exits 0 on Ctrl-C or SIGTERM, however many arrive (mtl_perception/ros/shutdown.py);
+    rclpy gets only the ``--ros-args`` sections of the command line, the parser the rest."""
+    own, ros = split_ros_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
     if args.rate <= 0:
         print("mtl-play: --rate must be positive", file=sys.stderr)
         return 2
@@ -207,14 +212,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init()
-    node = rclpy.create_node(args.node_name)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    signals = ShutdownSignals().install()  # before rclpy.init, so rclpy's handler chains to it
+    node = None
     stats = PlayStats()
     rc = 0
     try:
+        rclpy.init(args=ros, signal_handler_options=SignalHandlerOptions.ALL)
+        node = rclpy.create_node(args.node_name)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         player = Player(node, args.bag, args.topics, remaps, args.qos)
         if args.wait_for_subscribers > 0 and not player.wait_for_subscribers(
             args.wait_for_subscribers, args.wait_timeout, executor
@@ -245,11 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mtl-play: {exc}", file=sys.stderr)
         rc = 2
     finally:
+        signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
         print(f"mtl-play: published {stats.published} messages "
               f"({', '.join(f'{k}: {v}' for k, v in stats.per_topic.items()) or 'none'}), "
               f"{stats.loops} pass(es), worst lateness {stats.late_ms_max:.1f} ms",
               file=sys.stderr)
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
     return rc
 

@@ -70,11 +70,13 @@ class Recorder:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
+        from mtl_perception.ros.ros_args import rclpy_args
         from mtl_perception.tools.play import message_class, qos_profile
 
         context = rclpy.Context()
         try:
-            rclpy.init(context=context)
+            # Only the process's --ros-args sections: rcl reads any FROM:=TO as a remap rule.
+            rclpy.init(args=rclpy_args(), context=context)
             self.node = rclpy.create_node(self.node_name, context=context)
             for topic, (msgtype, qos) in self.topics.items():
                 self.node.create_subscription(
