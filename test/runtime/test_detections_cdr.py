@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-from rclpy.serialization import deserialize_message  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
-from vision_msgs.msg import Detection2DArray  # noqa: E402
+from rclpy.serialization import deserialize_message
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2DArray
 
-from mtl_perception.inference.postprocess import Detections  # noqa: E402
-from mtl_perception.ros import detections_cdr  # noqa: E402
-from mtl_perception.ros.conversion import detections_to_msg  # noqa: E402
+from mtl_perception.inference.postprocess import Detections
+from mtl_perception.ros import detections_cdr
+from mtl_perception.ros.conversion import detections_to_msg
 
 
 def _detections(names: list[str]) -> Detections:

@@ -26,7 +26,7 @@ pytest.importorskip("onnxruntime")
 from node_fixture_model import build_constant_model  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-HERE = Path(__file__).resolve().parent
+FIXTURES = Path(__file__).resolve().parents[1]  # the shared node fixtures live in test/
 TOPIC = "/signals_test/image"
 BATCH = 4  # nodes started together; 5 rounds make the 20 tries
 ROUNDS = 5
@@ -180,7 +180,7 @@ def test_sigints_during_model_loading_exit_cleanly(model: Path, tmp_path: Path) 
     log = tmp_path / "loading.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(HERE / "node_fixture_slow_load.py"), "--ros-args",
+            [sys.executable, str(FIXTURES / "node_fixture_slow_load.py"), "--ros-args",
              "-p", f"model_path:={model}", "-p", "backend:=onnxruntime"],
             stdout=subprocess.DEVNULL, stderr=out, env=os.environ.copy())
     try:
