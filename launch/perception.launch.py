@@ -2,7 +2,7 @@
 
 Arguments: params_file, image_topic, model_path, backend, namespace, use_rviz. Sets
 FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA so 720p frames cross processes reliably over Fast DDS
-(see docs/parameters.md). The node applies config/fastdds_profile.xml itself.
+(see docs/parameters.md). The node applies its Fast DDS writer profile itself.
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def test_prefix_has_the_ament_layout(prefix: Path) -> None:
     share = prefix / "share"
     assert (share / "ament_index/resource_index/packages" / PKG).is_file()
     for rel in ("package.xml", "launch/perception.launch.py", "config/perception.yaml",
-                "config/fastdds_profile.xml", "config/models/mobilenetv2_bifpn.yaml",
+                "config/fastdds_profile.xml", "config/fastdds2_profile.xml",
+                "config/models/mobilenetv2_bifpn.yaml",
                 "models/demo/model.onnx", "interfaces/vision_msgs/msg/Detection2DArray.msg"):
         assert (share / PKG / rel).is_file(), rel
     launcher = prefix / "lib" / PKG / "perception_node"

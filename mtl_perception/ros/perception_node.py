@@ -33,7 +33,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from mtl_perception.dds_env import fastdds_profile
+from mtl_perception.dds_env import apply_profile
 from mtl_perception.inference.backends import BackendError, load_backend
 from mtl_perception.inference.encodings import DecodedImage, FrameRejectedError
 from mtl_perception.inference.overlay import draw_overlay
@@ -337,9 +337,7 @@ def main(args: list[str] | None = None) -> int:
         if own:
             print(f"[perception_node] ignoring arguments outside --ros-args: {' '.join(own)}",
                   file=sys.stderr, flush=True)
-        profile = fastdds_profile()
-        if profile is not None:  # before rclpy.init: Fast DDS reads it as the participant starts
-            os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
+        apply_profile(os.environ)  # before rclpy.init: Fast DDS reads it at participant start
         rclpy.init(args=ros, signal_handler_options=SignalHandlerOptions.ALL)
         node = PerceptionNode()
         rclpy.spin(node)
