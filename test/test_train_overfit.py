@@ -37,7 +37,8 @@ CONFIG = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv
 STEPS = int(os.environ.get("MTL_OVERFIT_STEPS", "200"))
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.slow  # minutes of training: make test-slow
+@pytest.mark.timeout(2400)
 def test_mobilenetv2_recipe_overfits_four_synthetic_images(tmp_path: Path) -> None:
     generate(tmp_path / "data", 4, 0, seed=0, progress=False)
     recipe = with_input_size(load_recipe(CONFIG), (192, 320))

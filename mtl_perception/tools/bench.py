@@ -5,6 +5,7 @@
     mtl-bench mtl-vs-naive                one multi-task model vs three single-task models
     mtl-bench node ...                    the node under load through DDS (bench_node.py)
     mtl-bench qos ...                     which input QoS delivers 720p frames (bench_qos.py)
+    mtl-bench lanes --venv .venv-jazzy    node overhead here vs another venv, interleaved
     mtl-bench peers --peer NAME=x.onnx    other ONNX models next to ours, same input, backend
     mtl-bench all --out docs/benchmarks.md
 
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(out=None)
     s = sub.add_parser("qos", help="arguments after 'qos' go to bench_qos.py")
     s.add_argument("rest", nargs=argparse.REMAINDER)
+    s = sub.add_parser("lanes", help="arguments after 'lanes' go to bench_lanes.py")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
     s = sub.add_parser("all")
     _common(s)
     s.add_argument("--skip", nargs="*", default=[], choices=[*TABLES, "qos", "node"])
@@ -295,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         from mtl_perception.tools import bench_qos
 
         return bench_qos.main(argv[1:], machine=machine())
+    if argv[:1] == ["lanes"]:
+        from mtl_perception.tools import bench_lanes
+
+        return bench_lanes.main(argv[1:])
     if argv[:1] == ["node"]:
         # Everything after 'node' belongs to bench_node.py; argparse's REMAINDER would try to
         # read leading options such as --rates itself.

@@ -249,8 +249,8 @@ SPINNING_MODES = ("run", "always", "never")  # as the node's onnxruntime_spinnin
 
 
 def _start_node(model: Path, threads: int, env: dict[str, str], log_path: Path,
-                spinning: str | None = None) -> subprocess.Popen:
-    script = Path(sys.executable).with_name("perception_node")
+                spinning: str | None = None, executable: Path | None = None) -> subprocess.Popen:
+    script = executable or Path(sys.executable).with_name("perception_node")
     node_cmd = [str(script), "--ros-args", "-r", "__ns:=/bench", "-p", f"model_path:={model}",
                 "-p", "backend:=onnxruntime", "-p", f"onnxruntime_threads:={threads}",
                 "-p", "diagnostics_period:=0.5"]
@@ -304,9 +304,9 @@ def _overhead(probe: Probe, proc: subprocess.Popen, args: argparse.Namespace) ->
 
 def _overhead_on_fresh_node(probe: Probe, model: Path, args: argparse.Namespace,
                             env: dict[str, str], log_path: Path,
-                            spinning: str | None = None) -> dict:
+                            spinning: str | None = None, executable: Path | None = None) -> dict:
     """Start a node with this environment and spinning mode, run the overhead phase, stop it."""
-    proc = _start_node(model, args.threads, env, log_path, spinning)
+    proc = _start_node(model, args.threads, env, log_path, spinning, executable)
     try:
         if not probe.wait_matched():
             raise RuntimeError(f"the node never subscribed; see {log_path}")
