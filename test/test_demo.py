@@ -23,7 +23,7 @@ from mtl_perception.tools.render import count_video_frames
 from mtl_perception.training.data.bdd import BDD_CLASSES
 from mtl_perception.training.synth import generate_drive
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytestmark = pytest.mark.ros
 SRC_HW, NET_HW, FRAMES, SEED = (224, 384), (256, 384), 6, 5
 
 

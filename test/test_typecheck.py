@@ -11,7 +11,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
 def test_mypy_passes_on_configured_files(tmp_path: Path) -> None:
     if not (ROOT / "typings/tensorrt_bindings/tensorrt.pyi").is_file():
         pytest.skip("tensorrt stubs not prepared; run `make setup`")

@@ -25,7 +25,7 @@ pytest.importorskip("onnxruntime")
 
 from node_fixture_model import build_constant_model  # noqa: E402
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytestmark = pytest.mark.ros
 FIXTURES = Path(__file__).resolve().parents[1]  # the shared node fixtures live in test/
 TOPIC = "/signals_test/image"
 BATCH = 4  # nodes started together; 5 rounds make the 20 tries
