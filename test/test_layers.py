@@ -12,6 +12,9 @@ FORBIDDEN = {
     "inference": {"torch", "torchvision", "rclpy", "mtl_perception.training",
                   "mtl_perception.ros", "mtl_perception.tools"},
     "ros": {"torch", "torchvision", "mtl_perception.training"},
+    # shared by every layer, so it may import none of them
+    "common": {"torch", "torchvision", "rclpy", "mtl_perception.training",
+               "mtl_perception.ros", "mtl_perception.tools", "mtl_perception.inference"},
 }
 
 

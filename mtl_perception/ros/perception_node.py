@@ -342,10 +342,14 @@ def main(args: list[str] | None = None) -> int:
         node = PerceptionNode()
         rclpy.spin(node)
     except StartupError as exc:
-        print(f"[perception_node] cannot start: {exc}", file=sys.stderr, flush=True)
-        code = 1
+        if not signals.interrupted:  # Ctrl-C while loading the model is not a startup error
+            print(f"[perception_node] cannot start: {exc}", file=sys.stderr, flush=True)
+            code = 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+            raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
         if node is not None:

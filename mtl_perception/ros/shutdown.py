@@ -27,6 +27,9 @@ Usage (the rclpy demo pattern)::
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+            raise
     finally:
         signals.disarm()  # SIGINT and SIGTERM are ignored from here on
         ...destroy_node(), rclpy.try_shutdown()
@@ -60,6 +63,17 @@ class ShutdownSignals:
         for sig in SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether SIGINT or SIGTERM arrived.
+
+        The ``KeyboardInterrupt`` raised by the handler can land inside Python code that
+        rclpy's C++ layer is calling (e.g. while ``take_message`` converts its arguments);
+        pybind11 then turns it into a ``RuntimeError``. An exception that surfaces after a
+        signal is therefore treated as the interrupt itself: callers ask this to tell.
+        """
+        return bool(self.received)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)

@@ -105,6 +105,9 @@ def run_publisher(reliability: str, rate: float, frames: int, width: int, height
             time.sleep(1.0)  # reliable re-sends still in flight
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+            raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
         if node is not None:
@@ -148,6 +151,9 @@ def run_subscriber(reliability: str, depth: int, timeout: float,
                 break
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+            raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
         if executor is not None:

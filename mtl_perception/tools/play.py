@@ -252,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     except bagio.BagError as exc:
         print(f"mtl-play: {exc}", file=sys.stderr)
         rc = 2
+    except Exception:
+        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+            raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
         print(f"mtl-play: published {stats.published} messages "
