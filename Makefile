@@ -49,7 +49,7 @@ typecheck: setup
 demo: setup
 	$(VENV)/bin/mtl-demo --out demo_out $(DEMO_ARGS)
 
-bench: setup
+bench: setup setup-jazzy
 	$(VENV)/bin/mtl-bench all --out docs/benchmarks.md
 
 clean:

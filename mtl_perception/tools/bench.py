@@ -287,7 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s = sub.add_parser("all")
     _common(s)
-    s.add_argument("--skip", nargs="*", default=[], choices=[*TABLES, "qos", "node"])
+    s.add_argument("--skip", nargs="*", default=[],
+                   choices=[*TABLES, "qos", "node", "lanes"])
+    s.add_argument("--lanes-venv", default=".venv-jazzy",
+                   help="the other environment of the lanes table (make setup-jazzy)")
     s.add_argument("--node-args", default="", help="extra arguments for the node benchmark")
     return p
 
@@ -363,6 +366,16 @@ def run_all(args: argparse.Namespace, argv: list[str]) -> str:
         sub = parser.parse_args(["node", *shlex.split(args.node_args)])
         sub.out = tmp
         parts.append(node(sub, "mtl-bench node " + args.node_args))
+        out.write_text("\n".join(parts) + "\n")
+    if "lanes" not in args.skip:
+        from mtl_perception.tools import bench_lanes
+
+        tmp = out.with_name(out.stem + "_lanes.md")
+        lanes_argv = ["--venv", args.lanes_venv, "--label", Path(args.lanes_venv).name.removeprefix(
+            ".venv-") or "other", "--out", str(tmp)]
+        if bench_lanes.main(lanes_argv):
+            raise RuntimeError(f"mtl-bench lanes {' '.join(lanes_argv)} failed")
+        parts.append(tmp.read_text())
     text = "\n".join(parts) + "\n"
     out.write_text(text)
     return text
