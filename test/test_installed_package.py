@@ -8,6 +8,7 @@ folder with only the prefix on PYTHONPATH, so the source checkout cannot stand i
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,17 +23,30 @@ from node_fixture_model import build_constant_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = "mtl_perception"
+# what setup.py reads: the package, its data files and the packaging metadata
+SOURCES = ("setup.py", "setup.cfg", "package.xml", "resource", "mtl_perception", "launch",
+           "config", "models", "interfaces", "scripts")
 
 
 @pytest.fixture(scope="module")
 def prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("install")
     prefix = work / "prefix"
+    # Build from a copy of what setup.py installs: an in-tree build would leave build/ in
+    # the checkout, whose stale files a later install would pick up.
+    source = work / "source"
+    for item in SOURCES:
+        if (ROOT / item).is_dir():
+            shutil.copytree(ROOT / item, source / item,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            source.mkdir(exist_ok=True)
+            shutil.copy2(ROOT / item, source / item)
     result = subprocess.run(
         # --ignore-installed: install beside, never uninstall, the venv's editable copy.
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
          "--ignore-installed", "--disable-pip-version-check", "--prefix", str(prefix),
-         str(ROOT)],
+         str(source)],
         capture_output=True, text=True, cwd=work,
     )
     assert result.returncode == 0, result.stderr

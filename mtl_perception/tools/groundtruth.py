@@ -22,7 +22,7 @@ from mtl_perception.tools import bddjson
 
 # Lane masks are drawn this wide (px at 1280 wide, scaled with the image): the width mtl-eval's
 # dataset uses, so offline/demo lane IoU means what mtl-eval's does. YOLOP-style papers draw
-# thinner evaluation masks (REFERENCE.md); pass lane_width_at_1280 to follow them.
+# thinner evaluation masks; pass lane_width_at_1280 to follow them.
 EVAL_LANE_WIDTH_AT_1280 = 8.0
 
 

@@ -2,7 +2,7 @@
 and the demo import this module too).
 
 Every metric is named after the protocol it follows, because the published BDD100K numbers
-do not all measure the same thing (see shared/REFERENCE.md "Protocol facts"):
+do not all measure the same thing (docs/training.md lists the protocols):
 
 * detection: COCO-style mAP@0.5 and mAP@0.5:0.95 (pycocotools, 101-point interpolation),
   recall@0.5 (max recall with up to ``max_dets`` detections per image), per recipe class and
