@@ -49,8 +49,8 @@ def test_demo_small_run_end_to_end(tmp_path: Path) -> None:
     assert FRAMES - 2 <= answered <= FRAMES
     assert metrics["n_frames"]["lane"] == answered
     # Outputs for the first frame are its ground truth: the scores are real, not zeros.
-    assert metrics["detection"]["vehicle"]["map50"] > 0.1
-    assert metrics["drivable"]["miou_binary_yolop"] > 0.5
+    assert metrics["detection"]["yolop"]["vehicle"]["map50"] > 0.1
+    assert metrics["drivable"]["yolop"]["miou"] > 0.5
     assert count_video_frames(out / "overlay.mp4") == answered
     pngs = sorted(out.glob("overlay_*.png"))
     assert pngs and cv2.imread(str(pngs[0])).shape == (*SRC_HW, 3)

@@ -12,6 +12,8 @@ FORBIDDEN = {
     "inference": {"torch", "torchvision", "rclpy", "mtl_perception.training",
                   "mtl_perception.ros", "mtl_perception.tools"},
     "ros": {"torch", "torchvision", "mtl_perception.training"},
+    "evaluation": {"torch", "torchvision", "rclpy", "mtl_perception.training",
+                   "mtl_perception.ros", "mtl_perception.tools"},
 }
 
 

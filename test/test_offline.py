@@ -55,8 +55,8 @@ def test_offline_on_a_labelled_bag(drive: tuple[Path, list[str], Path], tmp_path
         n.replace(".jpg", ".png") for n in names]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_frames"] == {"detection": 3, "drivable": 3, "lane": 3}
-    assert 0.0 < metrics["detection"]["vehicle"]["map50"] <= 1.0
-    assert metrics["drivable"]["miou_binary_yolop"] > 0.5
+    assert 0.0 < metrics["detection"]["yolop"]["vehicle"]["map50"] <= 1.0
+    assert metrics["drivable"]["yolop"]["miou"] > 0.5
     assert metrics["protocol"]["conf_threshold"] == pytest.approx(0.25)
     # The output bag carries the node's topics with the input's stamps.
     stamps = [f.stamp_ns for f in bagio.read_image_frames(bag)]
@@ -75,7 +75,7 @@ def test_oracle_frame_scores_perfectly(drive: tuple[Path, list[str], Path],
                        "--bdd-root", str(root), "--quiet", "--no-video"])
     assert rc == 0
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
-    assert metrics["detection"]["vehicle"]["map50"] == pytest.approx(1.0)
-    assert metrics["drivable"]["miou_binary_yolop"] == pytest.approx(1.0)
-    assert metrics["lane"]["iou"] == pytest.approx(1.0)
+    assert metrics["detection"]["yolop"]["vehicle"]["map50"] == pytest.approx(1.0)
+    assert metrics["drivable"]["yolop"]["miou"] == pytest.approx(1.0)
+    assert metrics["lane"]["yolop"]["iou"] == pytest.approx(1.0)
     assert "vehicle AP50 1.000" in capsys.readouterr().out

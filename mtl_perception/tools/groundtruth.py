@@ -10,27 +10,19 @@ code's own rasterizer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from mtl_perception.bagio import BoxLabel
+from mtl_perception.evaluation.evaluator import FrameTruth
 from mtl_perception.tools import bddjson
 
 # Lane masks are drawn this wide (px at 1280 wide, scaled with the image): the width mtl-eval's
 # dataset uses, so offline/demo lane IoU means what mtl-eval's does. YOLOP-style papers draw
 # thinner evaluation masks (REFERENCE.md); pass lane_width_at_1280 to follow them.
 EVAL_LANE_WIDTH_AT_1280 = 8.0
-
-
-@dataclass
-class FrameTruth:
-    boxes: list[BoxLabel]
-    drivable: np.ndarray | None  # uint8 [H, W] our ids, or None when not labelled
-    lane: np.ndarray | None  # uint8 [H, W] 0/1, or None when not labelled
 
 
 class GroundTruth:
@@ -77,7 +69,8 @@ class GroundTruth:
         lane = self._lane(name, shape_hw, drivable)
         if boxes is None and drivable is None and lane is None:
             return None
-        return FrameTruth(boxes or [], drivable, lane)
+        boxes = boxes or []
+        return FrameTruth(boxes, drivable, lane, [b.crowd for b in boxes])
 
     def _label_size(self, name: str) -> tuple[int, int] | None:
         if self.drivable_dir is not None:

@@ -36,8 +36,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception import bagio
+from mtl_perception.evaluation.evaluator import Evaluator, FrameTruth, format_headline
 from mtl_perception.tools import bddjson
-from mtl_perception.tools.groundtruth import FrameTruth, GroundTruth
+from mtl_perception.tools.groundtruth import GroundTruth
 from mtl_perception.tools.render import VideoSink, detections_to_boxes, overlay_bgr
 from mtl_perception.tools.sources import FrameSource, open_source
 
@@ -89,8 +90,6 @@ def run_offline(
     truth: GroundTruth | None = None,
 ) -> OfflineResult:
     """Process one drive; ``pipeline`` is an ``inference.pipeline.Pipeline``."""
-    from mtl_perception.tools.evaluation import Evaluator
-
     out = opts.out_dir
     out.mkdir(parents=True, exist_ok=True)
     result = OfflineResult()
@@ -178,6 +177,7 @@ def _truth_for(
             return FrameTruth(bag_gt[stamp_ns], None, None)
         if not found.boxes:
             found.boxes = bag_gt[stamp_ns]
+            found.crowd = [b.crowd for b in found.boxes]
     return found
 
 
@@ -248,7 +248,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from mtl_perception.inference.backends import BackendError, load_backend
     from mtl_perception.inference.pipeline import Pipeline
-    from mtl_perception.tools.evaluation import format_headline
 
     try:
         truth = load_truth(args)
