@@ -61,7 +61,7 @@ class GroundTruth:
     def frame(self, name: str, shape_hw: tuple[int, int]) -> FrameTruth | None:
         """Truth for image ``name`` at the size the frame was processed (labels rescaled)."""
         boxes = self.boxes.get(name)
-        label_hw = self._label_size(name)
+        label_hw = self.label_size(name)
         if boxes and label_hw is not None and label_hw != shape_hw:
             boxes = bddjson.scale_boxes(boxes, shape_hw[1] / label_hw[1],
                                         shape_hw[0] / label_hw[0])
@@ -72,7 +72,7 @@ class GroundTruth:
         boxes = boxes or []
         return FrameTruth(boxes, drivable, lane, [b.crowd for b in boxes])
 
-    def _label_size(self, name: str) -> tuple[int, int] | None:
+    def label_size(self, name: str) -> tuple[int, int] | None:
         if self.drivable_dir is not None:
             png = self.drivable_dir / (Path(name).stem + ".png")
             if png.is_file():
@@ -104,7 +104,7 @@ class GroundTruth:
         from mtl_perception.training.data.bdd import LabelStats, parse_lane_frame
         from mtl_perception.training.data.lanes import rasterize_lanes, scaled_lane_width
 
-        label_hw = self._label_size(name) or shape_hw
+        label_hw = self.label_size(name) or shape_hw
         sy, sx = shape_hw[0] / label_hw[0], shape_hw[1] / label_hw[1]
         frame = {"name": name, "labels": self.lanes[name]}
         lines = [p * np.float32([sx, sy]) for p in parse_lane_frame(frame, LabelStats())]

@@ -256,10 +256,23 @@ def eval_main(argv: list[str]) -> int:
     return 0
 
 
+def predictions_main(argv: list[str]) -> int:
+    from mtl_perception.tools.score import main as score_main
+
+    return score_main(argv)
+
+
+COMMANDS = {"checkpoint": eval_main, "predictions": predictions_main, "stats": stats_main}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``mtl-eval [checkpoint] ...`` (the default), ``mtl-eval predictions ...``, ``stats``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "stats":
-        return stats_main(argv[1:])
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     return eval_main(argv)
 
 
