@@ -29,12 +29,23 @@ from mtl_perception.evaluation.lane import LaneScores
 class Box(Protocol):
     """What a box needs (``bagio.BoxLabel`` is one): xyxy pixels, a class name, a score."""
 
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    label: str
-    score: float
+    @property
+    def x1(self) -> float: ...
+
+    @property
+    def y1(self) -> float: ...
+
+    @property
+    def x2(self) -> float: ...
+
+    @property
+    def y2(self) -> float: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mtl_perception.bagio import BoxLabel
 from mtl_perception.evaluation.detection import BDD_CLASSES
 from mtl_perception.evaluation.evaluator import Evaluator, format_headline
 from mtl_perception.tools import bddjson
@@ -43,7 +44,7 @@ class InputError(Exception):
     """A problem with the user's input: reported as one line."""
 
 
-def _read_detections(path: Path, skips: dict[str, Any]) -> dict[str, list[bddjson.BoxLabel]]:
+def _read_detections(path: Path, skips: dict[str, Any]) -> dict[str, list[BoxLabel]]:
     if not path.is_file():
         raise InputError(f"--detections {path}: no such file")
     try:
