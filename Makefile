@@ -8,7 +8,7 @@ RUNTIME_SRC := mtl_perception/inference mtl_perception/ros mtl_perception/common
 	mtl_perception/dds_env.py launch
 
 .PHONY: setup setup-jazzy setup-jetpack5 test test-main test-jazzy test-jetpack5 test-slow \
-	lint typecheck demo bench clean
+	lint typecheck demo bench clean oracle-env
 
 setup:
 	@VENV=$(abspath $(VENV)) scripts/setup_env.sh
@@ -39,6 +39,10 @@ test-jetpack5: setup-jetpack5
 
 test-slow: setup
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# The official BDD100K toolkit (pydantic<2) in its own cached venv: test/test_oracle.py's oracle.
+oracle-env:
+	@scripts/oracle_env.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

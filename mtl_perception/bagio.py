@@ -51,6 +51,7 @@ class BoxLabel:
     y2: float
     label: str
     score: float = 1.0
+    crowd: bool = False  # a BDD ``crowd`` label: an ignore region for the bdd100k protocol
 
 
 @dataclass(frozen=True)

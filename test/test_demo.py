@@ -7,6 +7,7 @@ frame's ground truth, so the pipeline's metrics are exercised without training.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -39,18 +40,20 @@ def _oracle_model(tmp: Path) -> Path:
 def test_demo_small_run_end_to_end(tmp_path: Path) -> None:
     model = _oracle_model(tmp_path)
     out = tmp_path / "demo_out"
+    started_ns = time.time_ns()
     rc = demo.main(["--out", str(out), "--model", str(model), "--frames", str(FRAMES),
                     "--width", str(SRC_HW[1]), "--height", str(SRC_HW[0]), "--seed", str(SEED),
                     "--rate", "0.5", "--quiet", "--no-check"])
     assert rc == 0
+    finished_ns = time.time_ns()
     metrics = json.loads((out / "metrics.json").read_text())
     answered = metrics["n_frames"]["detection"]
     # The node keeps only the newest frame, but at 5 Hz it answers nearly every one.
     assert FRAMES - 2 <= answered <= FRAMES
     assert metrics["n_frames"]["lane"] == answered
     # Outputs for the first frame are its ground truth: the scores are real, not zeros.
-    assert metrics["detection"]["vehicle"]["map50"] > 0.1
-    assert metrics["drivable"]["miou_binary_yolop"] > 0.5
+    assert metrics["detection"]["yolop"]["vehicle"]["map50"] > 0.1
+    assert metrics["drivable"]["yolop"]["miou"] > 0.5
     assert count_video_frames(out / "overlay.mp4") == answered
     pngs = sorted(out.glob("overlay_*.png"))
     assert pngs and cv2.imread(str(pngs[0])).shape == (*SRC_HW, 3)
@@ -61,6 +64,34 @@ def test_demo_small_run_end_to_end(tmp_path: Path) -> None:
     recorded = {t.name: t.count for t in bagio.topics(out / "recorded_bag")}
     assert recorded["/perception/detections"] == answered
     assert recorded["/perception/lane/mask"] == answered
+    _check_one_clock(out / "recorded_bag", started_ns, finished_ns)
+
+
+def _check_one_clock(bag: Path, started_ns: int, finished_ns: int) -> None:
+    """Read the bag with an independent reader: one clock (receive time) for every topic, so
+    the bag lasts as long as the run did; header stamps stay the drive's own."""
+    mcap_reader = pytest.importorskip("mcap.reader")
+    decoder = pytest.importorskip("mcap_ros2.decoder")
+    files = sorted(bag.glob("*.mcap"))
+    assert files, f"no MCAP file in {bag}"
+    log_ns: dict[str, list[int]] = {}
+    header_ns: list[int] = []
+    with open(files[0], "rb") as f:
+        reader = mcap_reader.make_reader(f, decoder_factories=[decoder.DecoderFactory()])
+        for _schema, channel, message, ros_msg in reader.iter_decoded_messages():
+            log_ns.setdefault(channel.topic, []).append(message.log_time)
+            if channel.topic == "/perception/detections":
+                header_ns.append(ros_msg.header.stamp.sec * 10**9 + ros_msg.header.stamp.nanosec)
+    assert "/diagnostics" in log_ns and "/perception/detections" in log_ns
+    every = [t for times in log_ns.values() for t in times]
+    assert started_ns <= min(every) <= max(every) <= finished_ns
+    run_s = (finished_ns - started_ns) / 1e9
+    assert 0 < (max(every) - min(every)) / 1e9 <= run_s
+    # the detections' header stamps are the drive's (mtl-play keeps the bag's), not log times
+    assert header_ns and max(header_ns) < started_ns - 10**9
+    meta = (bag / "metadata.yaml").read_text()
+    duration = int(meta.split("duration:")[1].split("nanoseconds:")[1].split()[0])
+    assert duration / 1e9 <= run_s
 
 
 def test_demo_names_the_failing_stage(tmp_path: Path, capsys) -> None:

@@ -76,7 +76,8 @@ def test_eval_cli_end_to_end_on_synthetic_data(tmp_path: Path) -> None:
     assert rc == 0
     m = json.loads(out.read_text())
     assert m["n_images"] == 3 and m["split"] == "val"
-    assert m["detection"]["classes"]["n_gt"] > 0
-    assert set(m["drivable"]) >= {"miou_binary_yolop", "miou_official_3class"}
-    assert set(m["lane"]) >= {"iou", "pixel_recall_yolop", "balanced_accuracy"}
+    assert m["detection"]["yolop"]["classes"]["n_gt"] > 0
+    assert set(m["detection"]["bdd100k"]) >= {"AP", "AP50", "AP75", "ap_per_class"}
+    assert set(m["drivable"]) >= {"yolop", "merged", "bdd100k"}
+    assert set(m["lane"]) >= {"yolop", "hybridnets", "bdd100k"}
     assert out.with_suffix(".pr.png").stat().st_size > 0

@@ -15,6 +15,8 @@ FORBIDDEN = {
     # shared by every layer, so it may import none of them
     "common": {"torch", "torchvision", "rclpy", "mtl_perception.training",
                "mtl_perception.ros", "mtl_perception.tools", "mtl_perception.inference"},
+    "evaluation": {"torch", "torchvision", "rclpy", "mtl_perception.training",
+                   "mtl_perception.ros", "mtl_perception.tools"},
 }
 
 

@@ -55,8 +55,8 @@ def test_offline_on_a_labelled_bag(drive: tuple[Path, list[str], Path], tmp_path
         n.replace(".jpg", ".png") for n in names]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_frames"] == {"detection": 3, "drivable": 3, "lane": 3}
-    assert 0.0 < metrics["detection"]["vehicle"]["map50"] <= 1.0
-    assert metrics["drivable"]["miou_binary_yolop"] > 0.5
+    assert 0.0 < metrics["detection"]["yolop"]["vehicle"]["map50"] <= 1.0
+    assert metrics["drivable"]["yolop"]["miou"] > 0.5
     assert metrics["protocol"]["conf_threshold"] == pytest.approx(0.25)
     # The output bag carries the node's topics with the input's stamps.
     stamps = [f.stamp_ns for f in bagio.read_image_frames(bag)]
@@ -75,7 +75,89 @@ def test_oracle_frame_scores_perfectly(drive: tuple[Path, list[str], Path],
                        "--bdd-root", str(root), "--quiet", "--no-video"])
     assert rc == 0
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
-    assert metrics["detection"]["vehicle"]["map50"] == pytest.approx(1.0)
-    assert metrics["drivable"]["miou_binary_yolop"] == pytest.approx(1.0)
-    assert metrics["lane"]["iou"] == pytest.approx(1.0)
+    assert metrics["detection"]["yolop"]["vehicle"]["map50"] == pytest.approx(1.0)
+    assert metrics["drivable"]["yolop"]["miou"] == pytest.approx(1.0)
+    assert metrics["lane"]["yolop"]["iou"] == pytest.approx(1.0)
     assert "vehicle AP50 1.000" in capsys.readouterr().out
+
+
+def test_two_inputs_with_one_folder_name_keep_both_results(
+        drive: tuple[Path, list[str], Path], tmp_path: Path, monkeypatch, capsys) -> None:
+    root, names, model = drive
+    monkeypatch.chdir(tmp_path)
+    for sub, name in (("a", names[0]), ("b", names[2])):
+        (tmp_path / sub / "imgs").mkdir(parents=True)
+        shutil.copy(root / "images/100k/val" / name, tmp_path / sub / "imgs" / name)
+    rc = offline.main(["a/imgs", "b/imgs", "--model", str(model), "--out", "out", "--quiet",
+                       "--no-video"])
+    assert rc == 0
+    for sub, name in (("a", names[0]), ("b", names[2])):
+        preds = json.loads((tmp_path / "out" / sub / "imgs/predictions.json").read_text())
+        assert [p["name"] for p in preds] == [name]
+    # inputs that would share a folder are refused before anything runs, in one line
+    rc = offline.main(["a/imgs", "./a/imgs", "--model", str(model), "--out", "out2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "would both write" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out2").exists()
+
+
+def test_saved_predictions_score_like_the_run_that_wrote_them(
+        drive: tuple[Path, list[str], Path], tmp_path: Path, capsys) -> None:
+    from mtl_perception.training.evaluate import main as eval_main
+
+    root, _names, model = drive
+    out = tmp_path / "out"
+    assert offline.main([str(root / "images/100k/val"), "--model", str(model), "--out",
+                         str(out), "--bdd-root", str(root), "--masks", "--quiet",
+                         "--no-video"]) == 0
+    live = json.loads((out / "metrics.json").read_text())
+    report = tmp_path / "scored.json"
+    assert eval_main(["predictions", "--data", str(root), "--offline", str(out), "--out",
+                      str(report)]) == 0
+    saved = json.loads(report.read_text())
+    assert saved["n_frames"] == live["n_frames"] == {"detection": 3, "drivable": 3, "lane": 3}
+    assert saved["drivable"] == live["drivable"] and saved["lane"] == live["lane"]
+    for proto, key in (("yolop", "classes"), ("yolop", "vehicle")):
+        assert saved["detection"][proto][key]["map50"] == pytest.approx(
+            live["detection"][proto][key]["map50"], abs=0.01)  # boxes saved to 0.01 px
+    assert saved["detection"]["bdd100k"]["AP"] == pytest.approx(
+        live["detection"]["bdd100k"]["AP"], abs=0.01)
+    assert saved["skipped"] == {}
+    assert "bdd100k: det AP" in capsys.readouterr().out
+
+
+def test_bad_saved_predictions_are_one_line_or_a_counted_skip(
+        drive: tuple[Path, list[str], Path], tmp_path: Path, capsys) -> None:
+    import cv2
+    import numpy as np
+
+    from mtl_perception.tools import score
+
+    root, names, _model = drive
+    assert score.main(["--data", str(root), "--masks", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and len(err.strip().splitlines()) == 1
+    masks = tmp_path / "masks"
+    (masks / "drivable").mkdir(parents=True)
+    assert score.main(["--data", str(root), "--masks", str(masks)]) == 1  # empty set
+    err = capsys.readouterr().err
+    assert "no predictions to score" in err and len(err.strip().splitlines()) == 1
+    stem = Path(names[0]).stem
+    cv2.imwrite(str(masks / "drivable" / f"{stem}.png"), np.zeros((10, 10), np.uint8))
+    cv2.imwrite(str(masks / "drivable" / f"{Path(names[1]).stem}.png"),
+                np.zeros(SRC_HW, np.uint8))
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"name": names[0], "labels": [
+        {"category": "spaceship", "score": 0.9, "box2d": {"x1": 0, "y1": 0, "x2": 9, "y2": 9}},
+        {"category": "car", "score": 0.8, "box2d": {"x1": 0, "y1": 0, "x2": 9, "y2": 9}}]}]))
+    assert score.main(["--data", str(root), "--masks", str(masks), "--detections",
+                       str(dets)]) == 0
+    out = capsys.readouterr().out
+    assert '"drivable_wrong_size": 1' in out and '"spaceship": 1' in out
+    assert '"frames_without_detections": 2' in out
+    assert score.main(["--data", str(tmp_path / "no_root"), "--detections", str(dets)]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert score.main(["--data", str(root), "--detections", str(bad)]) == 1
+    assert "not a BDD/scalabel frame list" in capsys.readouterr().err

@@ -58,12 +58,12 @@ def test_mobilenetv2_recipe_overfits_four_synthetic_images(tmp_path: Path) -> No
     trainer.fit()
     metrics = evaluate_model(trainer.model, [collate_samples(samples)])
 
-    vehicle = metrics["detection"]["vehicle"]
+    vehicle = metrics["detection"]["yolop"]["vehicle"]
     summary = (f"vehicle AP50 {vehicle['map50']:.3f}, drivable mIoU "
-               f"{metrics['drivable']['miou_binary_yolop']:.3f}, lane IoU "
-               f"{metrics['lane']['iou']:.3f}")
+               f"{metrics['drivable']['yolop']['miou']:.3f}, lane IoU "
+               f"{metrics['lane']['yolop']['iou']:.3f}")
     print(summary)
     assert vehicle["map50"] >= 0.9, summary
-    assert metrics["drivable"]["miou_binary_yolop"] >= 0.9, summary
-    assert metrics["drivable"]["iou_drivable_binary"] >= 0.9, summary
-    assert metrics["lane"]["iou"] >= 0.5, summary
+    assert metrics["drivable"]["yolop"]["miou"] >= 0.9, summary
+    assert metrics["drivable"]["yolop"]["iou_drivable"] >= 0.9, summary
+    assert metrics["lane"]["yolop"]["iou"] >= 0.5, summary

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_perception.bagio import BoxLabel
+from mtl_perception.evaluation.detection import is_crowd
 
 KEYFRAME_SECONDS = 10.0
 
@@ -39,7 +40,7 @@ def parse_frames(frames: Iterable[dict[str, Any]]) -> dict[str, list[BoxLabel]]:
                 continue
             boxes.append(BoxLabel(float(box["x1"]), float(box["y1"]), float(box["x2"]),
                                   float(box["y2"]), str(label["category"]),
-                                  float(label.get("score", 1.0))))
+                                  float(label.get("score", 1.0)), is_crowd(label)))
         for name in _frame_names(frame):
             result[name] = boxes
     return result
@@ -73,7 +74,7 @@ def labels_for_video_frame(
 
 
 def scale_boxes(boxes: Sequence[BoxLabel], sx: float, sy: float) -> list[BoxLabel]:
-    return [BoxLabel(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy, b.label, b.score)
+    return [BoxLabel(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy, b.label, b.score, b.crowd)
             for b in boxes]
 
 

@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from mtl_perception.tools.bench_models import (
     RECIPES,
     contract_model,
@@ -35,7 +37,12 @@ from mtl_perception.tools.bench_models import (
     raw_model,
     recipe_path,
 )
-from mtl_perception.tools.bench_timing import measure_in_subprocess, time_backend
+from mtl_perception.tools.bench_timing import (
+    measure_in_subprocess,
+    ort_runner,
+    time_backends,
+    time_interleaved,
+)
 
 PAPER_TABLE_II = {"resnet50": (27.6, 162.4, 110), "mobilenetv2": (5.4, 33.8, 24)}
 PAPER_TABLE_III = {
@@ -103,10 +110,10 @@ def latency(args: argparse.Namespace, command: str) -> str:
     t0 = time.time()
     cache = Path(args.cache_dir)
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for backbone in args.backbones:
-        for res in args.resolutions:
-            model = contract_model(backbone, hw(res), cache)
-            stats = time_backend(model, args.backend, args.iters, args.warmup, args.max_seconds)
+    for res in args.resolutions:  # the backbones interleaved at each resolution
+        models = {b: contract_model(b, hw(res), cache) for b in args.backbones}
+        cells = time_backends(models, args.backend, args.iters, args.warmup, args.max_seconds)
+        for backbone, stats in cells.items():
             results.setdefault(backbone, {})[res] = stats
             print(f"latency {backbone} {res}: p50 {stats['p50']:.1f} ms p99 {stats['p99']:.1f} "
                   f"ms (n={stats['n']}, {stats['backend']})", file=sys.stderr)
@@ -128,8 +135,9 @@ def latency(args: argparse.Namespace, command: str) -> str:
         _plot_latency(results, args.resolutions, plot, backend_name)
     body = [f"Table III of Miraliev et al. reproduced on **{backend_name}** (`--backend "
             f"{args.backend}`), batch 1, the node's exported graph (uint8 in, decoded boxes, "
-            f"argmax masks), `backend.run` only; {args.warmup} warm-up runs, then up to "
-            f"{args.iters} timed runs or {args.max_seconds:g} s per cell. The paper's figures "
+            "argmax masks), `backend.run` only; at each resolution the backbones take turns "
+            f"run by run in one process; {args.warmup} warm-up runs, then up to {args.iters} "
+            f"timed runs or {args.max_seconds:g} s per resolution. The paper's figures "
             "(in brackets) are TensorRT on a Jetson Xavier NX: compare the ratios, not the "
             "milliseconds.", "", *rows]
     if plot is not None:
@@ -174,17 +182,22 @@ def mtl_vs_naive(args: argparse.Namespace, command: str) -> str:
     multi = [raw_model(args.backbone, res, list(TASKS), cache)]
     naive = [raw_model(args.backbone, res, [t], cache) for t in TASKS]
     base = measure_in_subprocess([], 1, 0, 1)["peak_rss_mb"]
-    m = measure_in_subprocess(multi, args.iters, args.warmup, args.max_seconds)
-    n = measure_in_subprocess(naive, args.iters, args.warmup, args.max_seconds)
+    mem_multi = measure_in_subprocess(multi, 2, 1, 5)["peak_rss_mb"]
+    mem_naive = measure_in_subprocess(naive, 2, 1, 5)["peak_rss_mb"]
+    times = time_interleaved({"multi": ort_runner(multi), "naive": ort_runner(naive)},
+                             args.iters, args.warmup, args.max_seconds)
+    m, n = times["multi"], times["naive"]
     size_m, size_n = sum(map(model_file_mb, multi)), sum(map(model_file_mb, naive))
-    mem_m, mem_n = m["peak_rss_mb"] - base, n["peak_rss_mb"] - base
+    mem_m, mem_n = mem_multi - base, mem_naive - base
     body = [
         f"One {args.backbone} + BiFPN model with all three heads vs three single-task models "
         f"(detection only, drivable only, lane only; each with its own backbone and neck, the "
-        f"recipe's `tasks` subset), run one after another on the same {args.resolution} frame, "
-        "ONNX Runtime CPU, raw head outputs (no decode/argmax in graph, for all four). Peak "
-        "memory is each configuration's peak RSS in its own process minus that of a process "
-        f"that only imported onnxruntime ({base:.0f} MB).", "",
+        f"recipe's `tasks` subset) on the same {args.resolution} frame, ONNX Runtime CPU with the "
+        "node's session options, raw head outputs (no decode/argmax in graph, for all four). "
+        "Time: the two configurations take turns run by run in one process (the three naive "
+        "models one after another within a run). Peak memory is each configuration's peak RSS "
+        "in its own process minus that of a process that only imported onnxruntime "
+        f"({base:.0f} MB).", "",
         "| | multi-task | naive (3 models) | naive / multi-task | Martí et al. (Titan X) |",
         "|---|---|---|---|---|",
         f"| time per frame, p50 | {m['p50']:.1f} ms | {n['p50']:.1f} ms | "
@@ -210,14 +223,27 @@ def peers(args: argparse.Namespace, command: str) -> str:
         name, path = item.split("=", 1)
         models[name] = Path(path)
     rows = ["| model | file | p50 ms | p99 ms | runs |", "|---|---|---|---|---|"]
+    from mtl_perception.inference.backends import load_backend
+
+    ours_name = next(iter(models))
+    ours = load_backend(models[ours_name], args.backend)
+    try:
+        spec = ours.spec
+        frame = np.random.default_rng(0).integers(
+            0, 256, (spec.input_height, spec.input_width, 3), dtype=np.uint8)
+        fns = {ours_name: lambda: ours.run(frame)}
+        fns.update({name: ort_runner([path]) for name, path in models.items()
+                    if name != ours_name})
+        all_stats = time_interleaved(fns, args.iters, args.warmup, args.max_seconds)
+    finally:
+        ours.close()
     for name, path in models.items():
-        if name.startswith("ours"):
-            stats = time_backend(path, args.backend, args.iters, args.warmup, args.max_seconds)
-        else:
-            stats = measure_in_subprocess([path], args.iters, args.warmup, args.max_seconds)
+        stats = all_stats[name]
         rows.append(f"| {name} | `{path.name}` ({model_file_mb(path):.1f} MB) | "
                     f"{stats['p50']:.1f} | {stats['p99']:.1f} | {stats['n']} |")
-    body = [f"Image-input ONNX models at {args.resolution}, one after another in one run. "
+    body = [f"Image-input ONNX models at {args.resolution}, taking turns run by run in one "
+            "process (ours through its backend, peers with the node's ONNX Runtime session "
+            "options). "
             "Peers get a random input of their own declared shape (dynamic dimensions -> 1); "
             "give them an export at the same resolution for a fair comparison.", "", *rows]
     if not args.peer:

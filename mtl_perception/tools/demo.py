@@ -262,7 +262,7 @@ def decode_recording(recorder: Any, input_published: dict[int, float]) -> NodeOu
 def evaluate(ctx: DemoContext, drive: Path, bag: Path, outputs: NodeOutputs,
              class_names: tuple[str, ...], drivable_classes: int) -> dict[str, Any]:
     from mtl_perception import bagio
-    from mtl_perception.tools.evaluation import Evaluator
+    from mtl_perception.evaluation.evaluator import Evaluator
     from mtl_perception.tools.groundtruth import GroundTruth
     from mtl_perception.tools.sources import bag_frame_names
 
@@ -447,12 +447,15 @@ def fmt(v: Any) -> str:
 
 def write_summary(ctx: DemoContext, metrics: dict[str, Any], outputs: NodeOutputs,
                   pngs: list[Path], passed: dict[str, bool]) -> Path:
-    from mtl_perception.tools.evaluation import headline
+    from mtl_perception.evaluation.evaluator import headline
 
     h = headline(metrics)
     n = ctx.info["drive"]["frames"]
     got = len(set(outputs.boxes) & set(outputs.lane) & set(outputs.drivable))
-    det = (metrics.get("detection") or {}).get("vehicle") or {}
+    det = ((metrics.get("detection") or {}).get("yolop") or {}).get("vehicle") or {}
+    drv, lane = metrics.get("drivable") or {}, metrics.get("lane") or {}
+    n_classes = len((((metrics.get("detection") or {}).get("yolop") or {}).get("classes") or {})
+                    .get("ap50_per_class") or {})
     lines = [
         "# mtl_perception demo",
         "",
@@ -479,11 +482,17 @@ def write_summary(ctx: DemoContext, metrics: dict[str, Any], outputs: NodeOutput
         lines.append(f"| {label} | {fmt(h[key])} | ≥ {THRESHOLDS[key]} | "
                      f"{'pass' if passed[key] else '**FAIL**'} |")
     lines += [
-        f"| mAP50, all {len((metrics.get('detection') or {}).get('classes', {}).get('ap50_per_class') or {})} classes | {fmt(h['map50_all_classes'])} | | |",  # noqa: E501
+        f"| mAP50, all {n_classes} classes | {fmt(h['map50_all_classes'])} | | |",
         f"| vehicle recall@0.5 | {fmt(det.get('recall50'))} | | |",
-        f"| drivable mIoU (official 3-class) | {fmt((metrics.get('drivable') or {}).get('miou_official_3class'))} | | |",  # noqa: E501
-        f"| lane pixel recall (YOLOP 'accuracy') | {fmt((metrics.get('lane') or {}).get('pixel_recall_yolop'))} | | |",  # noqa: E501
-        f"| lane balanced accuracy (HybridNets 'accuracy') | {fmt((metrics.get('lane') or {}).get('balanced_accuracy'))} | | |",  # noqa: E501
+        f"| detection AP@[.5:.95] (bdd100k protocol) | {fmt(h['bdd100k_det_ap'])} | | |",
+        f"| drivable mIoU (bdd100k protocol) | {fmt(h['bdd100k_drivable_miou'])} | | |",
+        "| lane pixel recall (YOLOP 'accuracy') | "
+        f"{fmt((lane.get('yolop') or {}).get('pixel_recall'))} | | |",
+        "| lane balanced accuracy (HybridNets 'accuracy') | "
+        f"{fmt((lane.get('hybridnets') or {}).get('balanced_accuracy'))} | | |",
+        f"| lane boundary F@2px (bdd100k protocol) | {fmt(h['bdd100k_lane_f_2px'])} | | |",
+        f"| drivable mIoU, direct + alternative merged | "
+        f"{fmt((drv.get('merged') or {}).get('miou'))} | | |",
         "",
         f"Detections are scored as the node published them (confidence ≥ {ctx.args.conf}, "
         "class-wise NMS), so AP is computed on a truncated PR curve; mtl-eval's protocol "
@@ -608,7 +617,7 @@ def run(ctx: DemoContext) -> int:
         metrics = evaluate(ctx, drive, bag, outputs, classes, drivable_classes)
     with stage(ctx, "render"):
         pngs = render(ctx, bag, outputs)
-    from mtl_perception.tools.evaluation import headline
+    from mtl_perception.evaluation.evaluator import headline
 
     h = headline(metrics)
     passed = {k: h[k] is not None and h[k] >= v for k, v in THRESHOLDS.items()}

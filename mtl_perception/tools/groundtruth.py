@@ -10,27 +10,19 @@ code's own rasterizer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from mtl_perception.bagio import BoxLabel
+from mtl_perception.evaluation.evaluator import FrameTruth
 from mtl_perception.tools import bddjson
 
 # Lane masks are drawn this wide (px at 1280 wide, scaled with the image): the width mtl-eval's
 # dataset uses, so offline/demo lane IoU means what mtl-eval's does. YOLOP-style papers draw
 # thinner evaluation masks; pass lane_width_at_1280 to follow them.
 EVAL_LANE_WIDTH_AT_1280 = 8.0
-
-
-@dataclass
-class FrameTruth:
-    boxes: list[BoxLabel]
-    drivable: np.ndarray | None  # uint8 [H, W] our ids, or None when not labelled
-    lane: np.ndarray | None  # uint8 [H, W] 0/1, or None when not labelled
 
 
 class GroundTruth:
@@ -69,7 +61,7 @@ class GroundTruth:
     def frame(self, name: str, shape_hw: tuple[int, int]) -> FrameTruth | None:
         """Truth for image ``name`` at the size the frame was processed (labels rescaled)."""
         boxes = self.boxes.get(name)
-        label_hw = self._label_size(name)
+        label_hw = self.label_size(name)
         if boxes and label_hw is not None and label_hw != shape_hw:
             boxes = bddjson.scale_boxes(boxes, shape_hw[1] / label_hw[1],
                                         shape_hw[0] / label_hw[0])
@@ -77,9 +69,10 @@ class GroundTruth:
         lane = self._lane(name, shape_hw, drivable)
         if boxes is None and drivable is None and lane is None:
             return None
-        return FrameTruth(boxes or [], drivable, lane)
+        boxes = boxes or []
+        return FrameTruth(boxes, drivable, lane, [b.crowd for b in boxes])
 
-    def _label_size(self, name: str) -> tuple[int, int] | None:
+    def label_size(self, name: str) -> tuple[int, int] | None:
         if self.drivable_dir is not None:
             png = self.drivable_dir / (Path(name).stem + ".png")
             if png.is_file():
@@ -111,7 +104,7 @@ class GroundTruth:
         from mtl_perception.training.data.bdd import LabelStats, parse_lane_frame
         from mtl_perception.training.data.lanes import rasterize_lanes, scaled_lane_width
 
-        label_hw = self._label_size(name) or shape_hw
+        label_hw = self.label_size(name) or shape_hw
         sy, sx = shape_hw[0] / label_hw[0], shape_hw[1] / label_hw[1]
         frame = {"name": name, "labels": self.lanes[name]}
         lines = [p * np.float32([sx, sy]) for p in parse_lane_frame(frame, LabelStats())]

@@ -5,7 +5,9 @@ goes through ``inference.pipeline.Pipeline`` (the node's letterbox -> backend ->
 un-letterbox) and is drawn with ``inference.overlay``, so what you see is what the node
 would publish.
 
-Outputs in ``--out`` (one sub-folder per input when several are given):
+Outputs in ``--out`` (with several inputs, one sub-folder per input, named by the input's
+path relative to the working directory without its suffix: ``a/imgs`` and ``b/imgs`` write
+``OUT/a/imgs`` and ``OUT/b/imgs``; inputs that would share a folder are refused up front):
   overlay.mp4            the annotated drive (mp4v; see tools/render.py)
   predictions.json       BDD-format detections (name, labels[category, box2d, score])
   masks/{drivable,lane}/ class-id PNGs per frame (--masks)
@@ -36,8 +38,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mtl_perception import bagio
+from mtl_perception.evaluation.evaluator import Evaluator, FrameTruth, format_headline
 from mtl_perception.tools import bddjson
-from mtl_perception.tools.groundtruth import FrameTruth, GroundTruth
+from mtl_perception.tools.groundtruth import GroundTruth
 from mtl_perception.tools.render import VideoSink, detections_to_boxes, overlay_bgr
 from mtl_perception.tools.sources import FrameSource, open_source
 
@@ -89,8 +92,6 @@ def run_offline(
     truth: GroundTruth | None = None,
 ) -> OfflineResult:
     """Process one drive; ``pipeline`` is an ``inference.pipeline.Pipeline``."""
-    from mtl_perception.tools.evaluation import Evaluator
-
     out = opts.out_dir
     out.mkdir(parents=True, exist_ok=True)
     result = OfflineResult()
@@ -178,6 +179,7 @@ def _truth_for(
             return FrameTruth(bag_gt[stamp_ns], None, None)
         if not found.boxes:
             found.boxes = bag_gt[stamp_ns]
+            found.crowd = [b.crowd for b in found.boxes]
     return found
 
 
@@ -244,11 +246,35 @@ def load_truth(args: argparse.Namespace) -> GroundTruth | None:
     return None
 
 
+def output_dirs(inputs: Sequence[Path], out: Path) -> dict[Path, Path]:
+    """Input -> its own output folder; ValueError naming two inputs that would share one."""
+    if len(inputs) == 1:
+        return {inputs[0]: out}
+    dirs: dict[Path, Path] = {}
+    owner: dict[Path, Path] = {}
+    cwd = Path.cwd().resolve()
+    for path in inputs:
+        full = path.resolve()
+        rel = full.relative_to(cwd) if full.is_relative_to(cwd) else full.relative_to(
+            full.anchor)
+        key = out / rel.with_suffix("") if rel.suffix else out / rel
+        if key in owner:
+            raise ValueError(f"{owner[key]} and {path} would both write {key}; "
+                             "give them separately with their own --out")
+        owner[key] = path
+        dirs[path] = key
+    return dirs
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        out_dirs = output_dirs(args.inputs, args.out)
+    except ValueError as exc:
+        print(f"mtl-offline: {exc}", file=sys.stderr)
+        return 2
     from mtl_perception.inference.backends import BackendError, load_backend
     from mtl_perception.inference.pipeline import Pipeline
-    from mtl_perception.tools.evaluation import format_headline
 
     try:
         truth = load_truth(args)
@@ -260,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     try:
         for path in args.inputs:
-            out = args.out if len(args.inputs) == 1 else args.out / path.stem
+            out = out_dirs[path]
             opts = OfflineOptions(out, args.masks, args.out_bag, args.namespace,
                                   not args.no_video, args.max_frames, args.gt_topic,
                                   not args.quiet)

@@ -3,6 +3,9 @@
 Why: the demo (and anyone without rosbag2) needs the node's real DDS outputs on disk and in
 memory: serialized messages go to a rosbag2 bag unchanged, and each message's arrival time is
 kept (wall clock) so the end-to-end latency against mtl-play's publish log can be measured.
+The bag logs every message at that one clock, its receive time, as rosbag2's recorder does;
+header stamps stay inside the messages as published (a bag logged at header stamps for some
+topics and at wall clock for others, like /diagnostics, would span years).
 """
 
 from __future__ import annotations
@@ -140,16 +143,10 @@ class Recorder:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def write_bag(self, path: Path, stamps_from_header: bool = True) -> None:
-        """All recorded messages to a new bag, logged at their header stamps (like record)."""
+    def write_bag(self, path: Path) -> None:
+        """All recorded messages to a new bag, each logged at its receive time (like record)."""
         with self._lock:
-            messages = list(self.recording.messages)
-        store = bagio.typestore()
+            messages = sorted(self.recording.messages, key=lambda m: m.arrival)
         with bagio.BagWriter(path) as writer:
             for m in messages:
-                log_ns = 0
-                if stamps_from_header:
-                    msg = store.deserialize_cdr(m.data, m.msgtype)
-                    header = getattr(msg, "header", None)
-                    log_ns = bagio.stamp_to_ns(header.stamp) if header is not None else 0
-                writer.write_raw(m.topic, m.msgtype, m.data, log_ns)
+                writer.write_raw(m.topic, m.msgtype, m.data, round(m.arrival * 1e9))

@@ -1,11 +1,14 @@
 """``mtl-eval``: metrics of a checkpoint on a dataset split, and model statistics.
 
     mtl-eval --weights RUN/best.pt --data DIR --split val [--out metrics.json]
+    mtl-eval predictions --data DIR --split val [--masks DIR] [--detections JSON] [--offline DIR]
     mtl-eval stats --config config/models/mobilenetv2_bifpn.yaml --resolution 384x640 --json
 
 Detections go through the same ``MultiTaskNet.decode`` as export, then class-wise NMS at
-confidence 0.001 / IoU 0.6 (the peers' evaluation protocol); metric definitions live in
-:mod:`mtl_perception.training.metrics`.
+confidence 0.001 / IoU 0.6 (the yolop protocol's thresholds); every metric is computed by
+:mod:`mtl_perception.evaluation` (docs/training.md lists the protocols). A checkpoint is scored
+on letterboxed network-size frames; the exact bdd100k numbers (source pixels) come from
+``mtl-eval predictions`` on ``mtl-offline``'s output.
 """
 
 from __future__ import annotations
@@ -23,8 +26,13 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from .metrics import ConfusionMatrix, DetectionRecords, detection_metrics, drivable_metrics
-from .metrics import lane_metrics as lane_metric_values
+from mtl_perception.evaluation.detection import (
+    YOLOP_CONF,
+    YOLOP_MAX_DETECTIONS,
+    YOLOP_NMS_IOU,
+)
+from mtl_perception.evaluation.evaluator import Evaluator, headline
+
 from .model import MultiTaskNet, build_model, preprocess
 from .recipe import RecipeError, load_recipe, with_input_size
 
@@ -59,17 +67,15 @@ def evaluate_model(
     model: MultiTaskNet,
     batches: Iterable[dict[str, Any]],
     device: torch.device | str = "cpu",
-    conf: float = 0.001,
-    iou: float = 0.6,
-    max_det: int = 300,
+    conf: float = YOLOP_CONF,
+    iou: float = YOLOP_NMS_IOU,
+    max_det: int = YOLOP_MAX_DETECTIONS,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Run ``model`` over collated batches and compute every task's metrics."""
     was_training = model.training
     model.eval()
-    records = DetectionRecords(list(model.class_names))
-    drv = ConfusionMatrix(len(model.drivable_classes))
-    lane = ConfusionMatrix(2)
+    ev = Evaluator(list(model.class_names), len(model.drivable_classes))
     n_images = 0
     if progress:
         from tqdm import tqdm
@@ -86,55 +92,57 @@ def evaluate_model(
                 if has_det is not None and not bool(has_det[i]):
                     continue  # unlabelled for detection: neither TP nor FP can be judged
                 b, s, c = nms_per_image(boxes[i], scores[i], conf, iou, max_det)
-                records.add(
+                crowd = batch.get("crowd")
+                ev.add_ids(
                     _as_numpy(batch["boxes"][i]), _as_numpy(batch["classes"][i]),
                     _as_numpy(b), _as_numpy(s), _as_numpy(c),
+                    _as_numpy(crowd[i]) if crowd is not None else None,
                 )
+        gt_drivable = _as_numpy(batch.get("drivable_bdd", batch["drivable"]))
         if "drivable" in out:
-            drv.update(_as_numpy(out["drivable"].argmax(1)), _as_numpy(batch["drivable"]))
+            pred = _as_numpy(out["drivable"].argmax(1))
+            for i in range(images.shape[0]):
+                ev.add_drivable(pred[i], gt_drivable[i])
         if "lane" in out:
-            lane.update(_as_numpy(out["lane"].argmax(1)), _as_numpy(batch["lane"]))
+            pred, gt = _as_numpy(out["lane"].argmax(1)), _as_numpy(batch["lane"])
+            for i in range(images.shape[0]):
+                ev.add_lane(pred[i], gt[i])
     model.train(was_training)
-    result: dict[str, Any] = {
-        "n_images": n_images,
-        "protocol": {"conf_threshold": conf, "nms_iou": iou, "max_detections": max_det},
-    }
-    has_det = model.det_head is not None
-    result["detection"] = detection_metrics(records, max_det) if has_det else None
-    result["drivable"] = drivable_metrics(drv) if model.drivable_head is not None else None
-    result["lane"] = lane_metric_values(lane) if model.lane_head is not None else None
+    result = ev.result({"conf_threshold": conf, "nms_iou": iou, "max_detections": max_det,
+                        "source": "mtl-eval (checkpoint, letterboxed network-size frames)"})
+    result["n_images"] = n_images
     return result
 
 
 def fitness(metrics: dict[str, Any]) -> float:
     """One number to pick the best checkpoint: mean of vehicle (or all-class) mAP50,
     drivable binary mIoU and lane IoU, over the tasks the model has."""
+    h = headline(metrics)
     parts = []
-    det = metrics.get("detection")
-    if det:
-        block = det.get("vehicle") or det["classes"]
-        parts.append(block.get("map50") or 0.0)
+    if metrics.get("detection"):
+        parts.append(h["vehicle_ap50"] or 0.0)
     if metrics.get("drivable"):
-        parts.append(metrics["drivable"].get("miou_binary_yolop") or 0.0)
+        parts.append(h["drivable_miou"] or 0.0)
     if metrics.get("lane"):
-        parts.append(metrics["lane"].get("iou") or 0.0)
+        parts.append(h["lane_iou"] or 0.0)
     return float(np.mean(parts)) if parts else 0.0
 
 
 def flat_summary(metrics: dict[str, Any]) -> dict[str, float]:
     """The headline numbers, flat, for logs and CSV columns."""
     out: dict[str, float] = {}
-    det = metrics.get("detection")
+    det = (metrics.get("detection") or {}).get("yolop")
     if det:
         out["val_map50"] = det["classes"].get("map50") or 0.0
         out["val_map50_95"] = det["classes"].get("map50_95") or 0.0
         if det.get("vehicle"):
             out["val_vehicle_map50"] = det["vehicle"].get("map50") or 0.0
             out["val_vehicle_recall50"] = det["vehicle"].get("recall50") or 0.0
+        out["val_bdd100k_ap"] = metrics["detection"]["bdd100k"].get("AP") or 0.0
     if metrics.get("drivable"):
-        out["val_drivable_miou_binary"] = metrics["drivable"].get("miou_binary_yolop") or 0.0
+        out["val_drivable_miou_yolop"] = metrics["drivable"]["yolop"].get("miou") or 0.0
     if metrics.get("lane"):
-        out["val_lane_iou"] = metrics["lane"].get("iou") or 0.0
+        out["val_lane_iou"] = metrics["lane"]["yolop"].get("iou") or 0.0
     return out
 
 
@@ -215,8 +223,8 @@ def eval_main(argv: list[str]) -> int:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--conf", type=float, default=0.001)
-    p.add_argument("--iou", type=float, default=0.6)
+    p.add_argument("--conf", type=float, default=YOLOP_CONF)
+    p.add_argument("--iou", type=float, default=YOLOP_NMS_IOU)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -237,7 +245,7 @@ def eval_main(argv: list[str]) -> int:
         f"eval_{args.split}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    det = metrics.get("detection") or {}
+    det = (metrics.get("detection") or {}).get("yolop") or {}
     curves = {"all classes": (det.get("classes") or {}).get("pr_curve")}
     if det.get("vehicle"):
         curves["vehicle"] = det["vehicle"].get("pr_curve")
@@ -248,10 +256,23 @@ def eval_main(argv: list[str]) -> int:
     return 0
 
 
+def predictions_main(argv: list[str]) -> int:
+    from mtl_perception.tools.score import main as score_main
+
+    return score_main(argv)
+
+
+COMMANDS = {"checkpoint": eval_main, "predictions": predictions_main, "stats": stats_main}
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``mtl-eval [checkpoint] ...`` (the default), ``mtl-eval predictions ...``, ``stats``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "stats":
-        return stats_main(argv[1:])
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     return eval_main(argv)
 
 

@@ -12,7 +12,8 @@ unless ``--quantize-heads`` is given, and so do the stride-2/4 backbone stages a
 low-level feature unless ``--quantize-early-stages`` is given (docs/deployment.md has the
 measured effect of both). The JSON report holds the accuracy delta against FP32 on a
 labelled split (detection mAP50, drivable mIoU, lane IoU, in points), the latency of both
-models measured side by side in one process, and the size ratio.
+models timed interleaved in one process with the node's ONNX Runtime session options
+(tools/bench_timing.py), and the size ratio.
 """
 
 from __future__ import annotations
@@ -272,74 +273,49 @@ def quantize_model(
 def evaluate_onnx(
     path: str | Path, data_root: str | Path, split: str = "val", limit: int | None = None
 ) -> dict[str, Any]:
-    """Metrics of an exported model on a labelled BDD-layout split (mtl-eval's protocol)."""
-    import onnxruntime as ort
-    import torch
+    """Metrics of an exported model on a labelled BDD-layout split.
 
-    from .data.dataset import BddDataset
-    from .evaluate import nms_per_image
-    from .metrics import (
-        ConfusionMatrix,
-        DetectionRecords,
-        detection_metrics,
-        drivable_metrics,
-        lane_metrics,
+    The model runs through mtl-offline's path (the node's Pipeline, source-size masks) at
+    the yolop protocol's NMS thresholds, and :mod:`mtl_perception.evaluation` scores it.
+    """
+    import tempfile
+
+    from mtl_perception.evaluation.detection import (
+        YOLOP_CONF,
+        YOLOP_MAX_DETECTIONS,
+        YOLOP_NMS_IOU,
     )
+    from mtl_perception.inference.backends import load_backend
+    from mtl_perception.inference.pipeline import Pipeline
+    from mtl_perception.tools.groundtruth import GroundTruth
+    from mtl_perception.tools.offline import OfflineOptions, run_offline
+    from mtl_perception.tools.sources import open_source
 
-    spec = read_model_spec(path)
-    data = BddDataset(data_root, split, input_size=(spec.input_height, spec.input_width),
-                      classes=list(spec.detection_classes),
-                      drivable_classes=len(spec.drivable_classes), max_items=limit)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [spec.boxes_output, spec.scores_output, spec.drivable_output, spec.lane_output]
-    records = DetectionRecords(list(spec.detection_classes))
-    drv, lane = ConfusionMatrix(len(spec.drivable_classes)), ConfusionMatrix(2)
-    for i in range(len(data)):
-        item = data[i]
-        boxes, scores, drivable, lanes = sess.run(names, {spec.input_name: item["image"][None]})
-        b, s, c = nms_per_image(torch.from_numpy(boxes[0]), torch.from_numpy(scores[0]),
-                                0.001, 0.6, 300)
-        records.add(np.asarray(item["boxes"]), np.asarray(item["classes"]), b.numpy(),
-                    s.numpy(), c.numpy())
-        drv.update(drivable[0], item["drivable"])
-        lane.update(lanes[0], item["lane"])
-    return {"n_images": len(data), "detection": detection_metrics(records, 300),
-            "drivable": drivable_metrics(drv), "lane": lane_metrics(lane)}
+    root = Path(data_root)
+    truth = GroundTruth.from_bdd_root(root, split)
+    pipeline = Pipeline(load_backend(path, "onnxruntime"), conf=YOLOP_CONF, iou=YOLOP_NMS_IOU,
+                        max_det=YOLOP_MAX_DETECTIONS)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            opts = OfflineOptions(Path(tmp), video=False, max_frames=limit, progress=False)
+            result = run_offline(open_source(root / "images" / "100k" / split), pipeline, opts,
+                                 truth)
+    finally:
+        pipeline.close()
+    if result.metrics is None:
+        raise ValueError(f"no labelled frames in {root} split {split!r}")
+    return result.metrics
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
-    """The three numbers the report compares, in points (0-100)."""
-    det = metrics["detection"]["classes"]
+    """The numbers the report compares, in points (0-100)."""
+    from mtl_perception.evaluation.evaluator import headline as numbers
 
-    def pts(v: float | None) -> float:
-        return round(100.0 * float(v or 0.0), 2)
-
-    return {"map50": pts(det.get("map50")),
-            "drivable_miou": pts(metrics["drivable"].get("miou_binary_yolop")),
-            "lane_iou": pts(metrics["lane"].get("iou"))}
-
-
-def side_by_side_latency(
-    paths: dict[str, Path], frame: np.ndarray, runs: int = 30, warmup: int = 3,
-    threads: int = 0,
-) -> dict[str, dict[str, float]]:
-    """p50/p90 latency (ms) of several models, alternating runs so they share the CPU's state."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    sessions = {k: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-                for k, p in paths.items()}
-    feeds = {k: {s.get_inputs()[0].name: frame[None]} for k, s in sessions.items()}
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for i in range(warmup + runs):
-        for k, sess in sessions.items():
-            start = time.perf_counter()
-            sess.run(None, feeds[k])
-            if i >= warmup:
-                times[k].append((time.perf_counter() - start) * 1000.0)
-    return {k: {"p50_ms": round(float(np.percentile(v, 50)), 2),
-                "p90_ms": round(float(np.percentile(v, 90)), 2)} for k, v in times.items()}
+    h = numbers(metrics)
+    keys = {"map50": "map50_all_classes", "drivable_miou": "drivable_miou",
+            "lane_iou": "lane_iou", "bdd100k_ap": "bdd100k_det_ap",
+            "bdd100k_drivable_miou": "bdd100k_drivable_miou"}
+    return {k: round(100.0 * float(h[v] or 0.0), 2) for k, v in keys.items()}
 
 
 def build_report(
@@ -350,7 +326,14 @@ def build_report(
     spec: ModelSpec = read_model_spec(fp32)
     frame = next(calibration_batches(calib, (spec.input_height, spec.input_width), 1,
                                      pad_value=spec.pad_value))[0]
-    latency = side_by_side_latency({"fp32": fp32, "int8": int8}, frame, runs)
+    from mtl_perception.tools.bench_timing import ort_session, time_interleaved
+
+    sessions = {"fp32": ort_session(fp32), "int8": ort_session(int8)}
+    fns = {k: (lambda s=s: s.run(None, {s.get_inputs()[0].name: frame[None]}))
+           for k, s in sessions.items()}
+    stats = time_interleaved(fns, runs, 3, 600.0)
+    latency = {k: {"p50_ms": round(v["p50"], 2), "p99_ms": round(v["p99"], 2), "n": v["n"]}
+               for k, v in stats.items()}
     report: dict[str, Any] = {
         "models": {"fp32": str(fp32), "int8": str(int8)},
         "input": [spec.input_height, spec.input_width],

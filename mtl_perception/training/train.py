@@ -49,7 +49,7 @@ CSV_FIELDS = [
     "epoch", "phase", "lr", "time_s",
     "loss_total", "loss_box", "loss_obj", "loss_cls", "loss_drivable", "loss_lane",
     "val_fitness", "val_map50", "val_map50_95", "val_vehicle_map50", "val_vehicle_recall50",
-    "val_drivable_miou_binary", "val_lane_iou",
+    "val_bdd100k_ap", "val_drivable_miou_yolop", "val_lane_iou",
 ]
 
 

@@ -43,6 +43,26 @@ def choose_providers(allowed: Sequence[str] | None, available: Sequence[str]) ->
 # spinning on after it, or never.
 SPINNING_MODES = ("run", "always", "never")
 
+def session_options(intra_op_threads: int = 0, spinning: str = "run") -> Any:
+    """The node's ONNX Runtime session options; benchmarks time models with these too."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if intra_op_threads > 0:
+        options.intra_op_num_threads = intra_op_threads
+    options.log_severity_level = 3
+    if spinning not in SPINNING_MODES:
+        raise BackendError(f"ONNX Runtime spinning must be one of {SPINNING_MODES}, "
+                           f"got {spinning!r}")
+    # Pool threads that keep spinning after run() returns burn the cores the node needs
+    # for publishing right then; "run" stops them when run() returns (docs/benchmarks.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "0" if spinning == "never" else "1")
+    options.add_session_config_entry("session.force_spinning_stop",
+                                     "1" if spinning == "run" else "0")
+    return options
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
@@ -71,19 +91,7 @@ class OnnxRuntimeBackend(Backend):
         except ImportError as exc:
             raise BackendError("onnxruntime is not installed (pip install onnxruntime)") from exc
         chosen = choose_providers(providers, ort.get_available_providers())
-        options = ort.SessionOptions()
-        if intra_op_threads > 0:
-            options.intra_op_num_threads = intra_op_threads
-        options.log_severity_level = 3
-        if spinning not in SPINNING_MODES:
-            raise BackendError(f"ONNX Runtime spinning must be one of {SPINNING_MODES}, "
-                               f"got {spinning!r}")
-        # Pool threads that keep spinning after run() returns burn the cores the node needs
-        # for publishing right then; "run" stops them when run() returns (docs/benchmarks.md).
-        options.add_session_config_entry("session.intra_op.allow_spinning",
-                                         "0" if spinning == "never" else "1")
-        options.add_session_config_entry("session.force_spinning_stop",
-                                         "1" if spinning == "run" else "0")
+        options = session_options(intra_op_threads, spinning)
         try:
             self._session = ort.InferenceSession(path, sess_options=options, providers=chosen)
         except Exception as exc:  # ORT raises several private exception types

@@ -16,13 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.evaluation.detection import BDD_CLASSES, is_crowd
+from mtl_perception.evaluation.detection import VEHICLE_MEMBERS as VEHICLE_CLASSES
 from mtl_perception.training.data.lanes import poly2d_points
 
-BDD_CLASSES: tuple[str, ...] = (
-    "pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
-    "traffic light", "traffic sign",
-)
-VEHICLE_CLASSES: tuple[str, ...] = ("car", "truck", "bus", "train")
 # Older BDD releases (bdd100k_labels_images_*.json) used these names.
 ALIASES = {"person": "pedestrian", "bike": "bicycle", "motor": "motorcycle"}
 # Real det_20 categories outside the 10 evaluated classes: dropped without counting as errors.
@@ -123,10 +120,12 @@ def _box(label: dict[str, Any]) -> tuple[float, float, float, float] | None:
 
 
 def parse_det_frame(frame: dict[str, Any], category_index: dict[str, int], stats: LabelStats
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """One det_20 frame -> (boxes float32 [M, 4] xyxy source pixels, classes int64 [M])."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One det_20 frame -> boxes float32 [M, 4] (xyxy source pixels), classes int64 [M] and
+    crowd flags bool [M] (the bdd100k protocol scores crowd boxes as ignore regions)."""
     boxes: list[tuple[float, float, float, float]] = []
     classes: list[int] = []
+    crowd: list[bool] = []
     labels = frame.get("labels") or []
     if not isinstance(labels, list):
         stats.malformed_frames += 1
@@ -148,7 +147,9 @@ def parse_det_frame(frame: dict[str, Any], category_index: dict[str, int], stats
         if cat in category_index:
             boxes.append(box)
             classes.append(category_index[cat])
-    return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64))
+            crowd.append(is_crowd(lab))
+    return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(classes, np.int64),
+            np.asarray(crowd, bool))
 
 
 def parse_lane_frame(frame: dict[str, Any], stats: LabelStats,

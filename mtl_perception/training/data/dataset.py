@@ -88,7 +88,7 @@ class BddDataset(Dataset):
             present = set(names)
             self.stats.missing_images = sum(n not in present for n in det)
         # Parsed once: label files are small next to images, and parsing counts the bad labels.
-        self._det: list[tuple[np.ndarray, np.ndarray] | None] = [
+        self._det: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [
             parse_det_frame(det[n], self._category_index, self.stats)
             if det is not None and n in det else None for n in names
         ]
@@ -132,7 +132,7 @@ class BddDataset(Dataset):
             return None  # unreadable or a colour map, not an id map
         if png.shape != src_hw:
             png = cv2.resize(png, src_hw[::-1], interpolation=cv2.INTER_NEAREST)
-        return remap_drivable(png, self.drivable_classes)
+        return remap_drivable(png, 3)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         name = self.names[index]
@@ -146,9 +146,13 @@ class BddDataset(Dataset):
         det = self._det[index]
         boxes = lb.boxes_to_network(det[0]) if det is not None else np.zeros((0, 4), np.float32)
         classes = det[1] if det is not None else np.zeros(0, np.int64)
+        crowd = det[2] if det is not None else np.zeros(0, bool)
         drv_src = self._read_drivable(name, src_hw)
-        drivable = (lb.apply(drv_src, size, pad_value=0, interpolation=cv2.INTER_NEAREST)
-                    if drv_src is not None else None)
+        drivable_bdd = (lb.apply(drv_src, size, pad_value=0, interpolation=cv2.INTER_NEAREST)
+                        if drv_src is not None else None)
+        drivable = drivable_bdd
+        if drivable_bdd is not None and self.drivable_classes == 2:
+            drivable = np.where(drivable_bdd == 2, 1, drivable_bdd).astype(np.uint8)
         polys = self._lanes[index]
         sample: dict[str, Any] = {
             "image": image,
@@ -162,6 +166,10 @@ class BddDataset(Dataset):
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self._epoch, index])
             sample = self.augment(sample, rng)
+        else:  # evaluation: BDD's 3 classes and crowd flags, whatever the model trains on
+            sample["drivable_bdd"] = (drivable_bdd if drivable_bdd is not None
+                                      else np.full(size, IGNORE, np.uint8))
+            sample["crowd"] = crowd
         lane = rasterize_lanes(sample.pop("lane_polylines"), size, sample.pop("lane_width"))
         if polys is None:
             lane[:] = IGNORE
@@ -216,4 +224,7 @@ def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "has_drivable": torch.tensor([s.get("has_drivable", True) for s in batch]),
         "has_lane": torch.tensor([s.get("has_lane", True) for s in batch]),
         "source_hw": [s.get("source_hw") for s in batch],
+        **({"drivable_bdd": torch.from_numpy(np.stack([s["drivable_bdd"] for s in batch])).long(),
+            "crowd": [torch.from_numpy(s["crowd"]) for s in batch]}
+           if all("drivable_bdd" in s for s in batch) else {}),
     }
