@@ -77,10 +77,12 @@ def build_constant_model(
             helper.make_node("Reshape", ["image_stat", "shape_n11"], ["image_stat_n11"]),
             helper.make_node("Mul", ["image_stat_n11", factor], ["shift"]),
             helper.make_node("Mul", ["shift", "zero"], ["shift_zero"]),
-            helper.make_node("Cast", ["shift_zero"], ["shift_zero_u8"], to=TensorProto.UINT8),
             helper.make_node("Add", ["boxes_const", "shift"], ["boxes"]),
             helper.make_node("Add", ["scores_const", "shift_zero"], ["scores"]),
-            helper.make_node("Add", ["drivable_const", "shift_zero_u8"], ["drivable"]),
+            # masks: via float (older ONNX Runtime builds have no uint8 Add)
+            helper.make_node("Cast", ["drivable_const"], ["drivable_f"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["drivable_f", "shift_zero"], ["drivable_n"]),
+            helper.make_node("Cast", ["drivable_n"], ["drivable"], to=TensorProto.UINT8),
         ]
         if image_dependent:
             nodes += [
@@ -89,7 +91,11 @@ def build_constant_model(
                 helper.make_node("Cast", ["lane_b"], ["lane"], to=TensorProto.UINT8),
             ]
         else:
-            nodes.append(helper.make_node("Add", ["lane_const", "shift_zero_u8"], ["lane"]))
+            nodes += [
+                helper.make_node("Cast", ["lane_const"], ["lane_f"], to=TensorProto.FLOAT),
+                helper.make_node("Add", ["lane_f", "shift_zero"], ["lane_n"]),
+                helper.make_node("Cast", ["lane_n"], ["lane"], to=TensorProto.UINT8),
+            ]
     else:
         nodes += [
             # boxes = const + 0 * max(image): keeps the input live without changing the values.
