@@ -9,7 +9,9 @@ The subscription callback only decodes a frame and drops it into the camera's sl
 when the worker is idle, the callback waits until the worker has pre-processed the frame
 (under a millisecond, bounded by ``HANDOFF_TIMEOUT_S``) before returning. rclpy's executor
 then does its per-callback bookkeeping while the backend runs without the GIL, instead of
-holding the GIL while the worker waits to start (docs/benchmarks.md, node table).
+holding the GIL while the worker waits to start (docs/benchmarks.md, node table). Only for
+a single camera: with several, the waiting executor could not take the other cameras' frames
+meanwhile, and they would miss the batch.
 """
 
 from __future__ import annotations
@@ -96,8 +98,10 @@ def stamp(header: Header) -> str:
 class CameraStream:
     """One camera: subscription, slot, outputs and statistics (topics exist while open)."""
 
-    def __init__(self, name: str, slot: LatestFrameSlot[Frame], settings: Settings) -> None:
+    def __init__(self, name: str, slot: LatestFrameSlot[Frame], settings: Settings,
+                 handoff: bool = True) -> None:
         self.name = name
+        self.handoff = handoff
         self.prefix = f"{name}/" if name else ""
         self.slot = slot
         self.settings = settings
@@ -157,7 +161,7 @@ class CameraStream:
             self.settings.warn(f"{self.name}/{exc.reason}",
                                f"{self.label}rejected frame {stamp(header)}: {exc}")
             return
-        idle = self.slot.taker_waiting
+        idle = self.handoff and self.slot.taker_waiting
         frame = Frame(header, image, received, time.perf_counter(), threading.Event())
         self.slot.put(frame)
         if idle:

@@ -121,7 +121,7 @@ class PerceptionCore:
                                  float(self.param("warn_throttle_sec")), serialized, log)
         names = cameras or [""]
         self.group: SlotGroup[Frame] = SlotGroup(len(names))
-        self.streams = [CameraStream(n, slot, self.settings)
+        self.streams = [CameraStream(n, slot, self.settings, handoff=len(names) == 1)
                         for n, slot in zip(names, self.group.slots)]
         self.worker = BatchWorker(self.pipeline, self.streams, self.group, self.settings,
                                   lambda: rclpy.ok(context=self.node.context))
