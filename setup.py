@@ -50,6 +50,7 @@ setup(
     entry_points={
         "console_scripts": [
             "perception_node = mtl_perception.ros.perception_node:main",
+            "perception_lifecycle_node = mtl_perception.ros.lifecycle_node:main",
             "mtl-synth = mtl_perception.cli.entry_points:mtl_synth",
             "mtl-train = mtl_perception.cli.entry_points:mtl_train",
             "mtl-eval = mtl_perception.cli.entry_points:mtl_eval",

@@ -52,20 +52,60 @@ def build_constant_model(
     outputs: dict[str, np.ndarray] | None = None,
     with_metadata: bool = True,
     classes: tuple[str, ...] = CLASSES,
+    dynamic_batch: bool = False,
+    image_dependent: bool = False,
 ) -> Path:
-    """Write the model to ``path``; ``with_metadata=False`` makes a metadata-less file."""
+    """Write the model to ``path``; ``with_metadata=False`` makes a metadata-less file.
+
+    ``dynamic_batch``: the batch dimension is symbolic (``batch``), as ``mtl-export --dynamic``
+    writes it; every output gets the input's batch size. ``image_dependent`` (dynamic only):
+    each image's boxes move by 0.1 x its mean pixel value and its lane mask is 1 where any
+    channel of the network input exceeds 128, so a result handed to the wrong frame, or
+    batch items mixed up, changes the answer.
+    """
     h, w = input_hw
     outs = outputs if outputs is not None else known_outputs(input_hw)
-    nodes = [
-        # boxes = const + 0 * max(image): keeps the input live without changing the values.
-        helper.make_node("Cast", ["image"], ["image_f"], to=TensorProto.FLOAT),
-        helper.make_node("ReduceMax", ["image_f"], ["image_max"], keepdims=0),
-        helper.make_node("Mul", ["image_max", "zero"], ["image_zero"]),
-        helper.make_node("Add", ["boxes_const", "image_zero"], ["boxes"]),
-        helper.make_node("Identity", ["scores_const"], ["scores"]),
-        helper.make_node("Identity", ["drivable_const"], ["drivable"]),
-        helper.make_node("Identity", ["lane_const"], ["lane"]),
-    ]
+    if image_dependent and not dynamic_batch:
+        raise ValueError("image_dependent needs dynamic_batch")
+    nodes = [helper.make_node("Cast", ["image"], ["image_f"], to=TensorProto.FLOAT)]
+    if dynamic_batch:
+        # shift [N, 1, 1]: per image, 0.1 x mean (or 0 x max), broadcast into every output
+        reduce = "ReduceMean" if image_dependent else "ReduceMax"
+        factor = "tenth" if image_dependent else "zero"
+        nodes += [
+            helper.make_node(reduce, ["image_f", "axes123"], ["image_stat"], keepdims=1),
+            helper.make_node("Reshape", ["image_stat", "shape_n11"], ["image_stat_n11"]),
+            helper.make_node("Mul", ["image_stat_n11", factor], ["shift"]),
+            helper.make_node("Mul", ["shift", "zero"], ["shift_zero"]),
+            helper.make_node("Add", ["boxes_const", "shift"], ["boxes"]),
+            helper.make_node("Add", ["scores_const", "shift_zero"], ["scores"]),
+            # masks: via float (older ONNX Runtime builds have no uint8 Add)
+            helper.make_node("Cast", ["drivable_const"], ["drivable_f"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["drivable_f", "shift_zero"], ["drivable_n"]),
+            helper.make_node("Cast", ["drivable_n"], ["drivable"], to=TensorProto.UINT8),
+        ]
+        if image_dependent:
+            nodes += [
+                helper.make_node("ReduceMax", ["image_f", "axis3"], ["image_cmax"], keepdims=0),
+                helper.make_node("Greater", ["image_cmax", "threshold"], ["lane_b"]),
+                helper.make_node("Cast", ["lane_b"], ["lane"], to=TensorProto.UINT8),
+            ]
+        else:
+            nodes += [
+                helper.make_node("Cast", ["lane_const"], ["lane_f"], to=TensorProto.FLOAT),
+                helper.make_node("Add", ["lane_f", "shift_zero"], ["lane_n"]),
+                helper.make_node("Cast", ["lane_n"], ["lane"], to=TensorProto.UINT8),
+            ]
+    else:
+        nodes += [
+            # boxes = const + 0 * max(image): keeps the input live without changing the values.
+            helper.make_node("ReduceMax", ["image_f"], ["image_max"], keepdims=0),
+            helper.make_node("Mul", ["image_max", "zero"], ["image_zero"]),
+            helper.make_node("Add", ["boxes_const", "image_zero"], ["boxes"]),
+            helper.make_node("Identity", ["scores_const"], ["scores"]),
+            helper.make_node("Identity", ["drivable_const"], ["drivable"]),
+            helper.make_node("Identity", ["lane_const"], ["lane"]),
+        ]
     inits = [
         numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
         numpy_helper.from_array(outs["boxes"].astype(np.float32), "boxes_const"),
@@ -73,20 +113,30 @@ def build_constant_model(
         numpy_helper.from_array(outs["drivable"].astype(np.uint8), "drivable_const"),
         numpy_helper.from_array(outs["lane"].astype(np.uint8), "lane_const"),
     ]
+    if dynamic_batch:
+        inits += [
+            numpy_helper.from_array(np.array(0.1, np.float32), "tenth"),
+            numpy_helper.from_array(np.array(128.0, np.float32), "threshold"),
+            numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes123"),
+            numpy_helper.from_array(np.array([3], np.int64), "axis3"),
+            numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "shape_n11"),
+        ]
     anchors, ncls = outs["scores"].shape[1], outs["scores"].shape[2]
+    n: Any = "batch" if dynamic_batch else 1
     graph = helper.make_graph(
         nodes,
         "mtl_constant",
-        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, h, w, 3])],
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [n, h, w, 3])],
         [
-            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, anchors, 4]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, anchors, ncls]),
-            helper.make_tensor_value_info("drivable", TensorProto.UINT8, [1, h, w]),
-            helper.make_tensor_value_info("lane", TensorProto.UINT8, [1, h, w]),
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [n, anchors, 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n, anchors, ncls]),
+            helper.make_tensor_value_info("drivable", TensorProto.UINT8, [n, h, w]),
+            helper.make_tensor_value_info("lane", TensorProto.UINT8, [n, h, w]),
         ],
         initializer=inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opset = 18 if dynamic_batch else 17  # ReduceMean/ReduceMax take axes as an input from 18
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     if with_metadata:
         spec = ModelSpec(input_height=h, input_width=w, detection_classes=classes,

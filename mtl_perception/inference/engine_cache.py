@@ -98,6 +98,7 @@ class EngineKey:
     trt_version: str
     gpu_name: str
     dla_core: int = -1  # -1 = GPU
+    max_batch: int = 1  # optimization profile maximum (dynamic-batch ONNX files only)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -107,7 +108,10 @@ class EngineKey:
 
     def digest(self) -> str:
         """Short stable id of the key, used in file names."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        fields = asdict(self)
+        if fields["max_batch"] == 1:  # keys written before max_batch existed keep their id
+            del fields["max_batch"]
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def differences(self, other: EngineKey) -> list[str]:
@@ -125,6 +129,8 @@ class EngineKey:
             reasons.append(f"precision changed ({other.precision} -> {self.precision})")
         if other.dla_core != self.dla_core:
             reasons.append(f"DLA core changed ({other.dla_core} -> {self.dla_core})")
+        if other.max_batch != self.max_batch:
+            reasons.append(f"maximum batch changed ({other.max_batch} -> {self.max_batch})")
         return reasons
 
 

@@ -57,10 +57,60 @@ class StageStats:
         return {k: np.percentile(v, q).tolist() for k, v in data.items()}
 
 
+class BatchStats:
+    """The shared backend's batches: how many of each size, and inference ms per size."""
+
+    def __init__(self, window: int = 300) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self.sizes: Counter[int] = Counter()
+        self._ms: dict[int, deque[float]] = {}
+
+    def record(self, size: int, inference_ms: float) -> None:
+        with self._lock:
+            self.sizes[size] += 1
+            ring = self._ms.get(size)
+            if ring is None:
+                ring = self._ms[size] = deque(maxlen=self.window)
+            ring.append(inference_ms)
+
+    def status(self, name: str, hardware_id: str, extra: dict[str, str]) -> DiagnosticStatus:
+        """Keys: ``batches``, ``batch_size_<n>`` (count), ``batch_<n>_inference_ms_p50/p99``
+        and ``frames_per_batch_mean``, then ``extra``."""
+        with self._lock:
+            sizes = dict(self.sizes)
+            ms = {k: np.fromiter(v, float) for k, v in self._ms.items() if v}
+        total = sum(sizes.values())
+        values = {"batches": str(total)}
+        for size in sorted(sizes):
+            values[f"batch_size_{size}"] = str(sizes[size])
+        for size in sorted(ms):
+            p50, p99 = np.percentile(ms[size], (50.0, 99.0)).tolist()
+            values[f"batch_{size}_inference_ms_p50"] = f"{p50:.3f}"
+            values[f"batch_{size}_inference_ms_p99"] = f"{p99:.3f}"
+        frames = sum(k * v for k, v in sizes.items())
+        values["frames_per_batch_mean"] = f"{frames / total:.2f}" if total else "0"
+        values.update(extra)
+        status = DiagnosticStatus(name=name, hardware_id=hardware_id)
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        status.level = DiagnosticStatus.OK
+        status.message = f"{total} batches, {frames} frames"
+        return status
+
+
 def build_status(
     name: str, hardware_id: str, stats: StageStats, dropped: int, extra: dict[str, str]
 ) -> DiagnosticArray:
-    """One DiagnosticStatus: OK while frames flow, WARN when frames fail or none arrive."""
+    """A DiagnosticArray with the one status of :func:`make_status`."""
+    array = DiagnosticArray()
+    array.status = [make_status(name, hardware_id, stats, dropped, extra)]
+    return array
+
+
+def make_status(
+    name: str, hardware_id: str, stats: StageStats, dropped: int, extra: dict[str, str]
+) -> DiagnosticStatus:
+    """One camera's status: OK while frames flow, WARN when frames fail or none arrive."""
     status = DiagnosticStatus(name=name, hardware_id=hardware_id)
     rate = stats.rate_hz()
     values = {"rate_hz": f"{rate:.2f}", "frames_received": str(stats.received),
@@ -80,6 +130,4 @@ def build_status(
         status.level, status.message = DiagnosticStatus.WARN, "no frames processed yet"
     else:
         status.level, status.message = DiagnosticStatus.OK, f"{rate:.1f} Hz"
-    array = DiagnosticArray()
-    array.status = [status]
-    return array
+    return status

@@ -41,6 +41,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               choices=("run", "always", "never")),
     ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'",
               choices=("raw", "compressed")),
+    ParamSpec("cameras", None,
+              "Camera names: camera X uses X/image, X/detections, ... and all share one model "
+              "(unset/empty = one camera on image, detections, ...)"),
     ParamSpec("confidence_threshold", 0.25, "Minimum detection score", read_only=False,
               min=0.0, max=1.0),
     ParamSpec("nms_iou_threshold", 0.45, "Class-wise NMS IoU threshold", read_only=False,
@@ -67,12 +70,14 @@ PARAMS: tuple[ParamSpec, ...] = (
 BY_NAME = {p.name: p for p in PARAMS}
 
 
-def descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    """A ParameterDescriptor with description, range and read_only set."""
+def descriptor(spec: ParamSpec, read_only: bool | None = None) -> ParameterDescriptor:
+    """A ParameterDescriptor with description, range and read_only set (``read_only``
+    overrides the table's: the lifecycle node keeps start-time parameters writable)."""
     text = spec.description
     if spec.choices:
         text += f" (one of: {', '.join(spec.choices)})"
-    desc = ParameterDescriptor(name=spec.name, description=text, read_only=spec.read_only)
+    desc = ParameterDescriptor(name=spec.name, description=text,
+                               read_only=spec.read_only if read_only is None else read_only)
     if spec.default is None:
         desc.type = ParameterType.PARAMETER_STRING_ARRAY
     if spec.min is not None and isinstance(spec.default, float):

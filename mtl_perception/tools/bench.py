@@ -6,6 +6,7 @@
     mtl-bench node ...                    the node under load through DDS (bench_node.py)
     mtl-bench qos ...                     which input QoS delivers 720p frames (bench_qos.py)
     mtl-bench lanes --venv .venv-jazzy    node overhead here vs another venv, interleaved
+    mtl-bench cameras ...                 one multi-camera node vs N nodes (bench_cameras.py)
     mtl-bench peers --peer NAME=x.onnx    other ONNX models next to ours, same input, backend
     mtl-bench all --out docs/benchmarks.md
 
@@ -311,13 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("rest", nargs=argparse.REMAINDER)
     s = sub.add_parser("lanes", help="arguments after 'lanes' go to bench_lanes.py")
     s.add_argument("rest", nargs=argparse.REMAINDER)
+    s = sub.add_parser("cameras", help="arguments after 'cameras' go to bench_cameras.py")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
     s = sub.add_parser("all")
     _common(s)
     s.add_argument("--skip", nargs="*", default=[],
-                   choices=[*TABLES, "qos", "node", "lanes"])
+                   choices=[*TABLES, "qos", "node", "lanes", "cameras"])
     s.add_argument("--lanes-venv", default=".venv-jazzy",
                    help="the other environment of the lanes table (make setup-jazzy)")
     s.add_argument("--node-args", default="", help="extra arguments for the node benchmark")
+    s.add_argument("--cameras-args", default="",
+                   help="extra arguments for the cameras benchmark")
     return p
 
 
@@ -331,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         from mtl_perception.tools import bench_lanes
 
         return bench_lanes.main(argv[1:])
+    if argv[:1] == ["cameras"]:
+        from mtl_perception.tools import bench_cameras
+
+        return bench_cameras.main(argv[1:])
     if argv[:1] == ["node"]:
         # Everything after 'node' belongs to bench_node.py; argparse's REMAINDER would try to
         # read leading options such as --rates itself.
@@ -402,6 +411,18 @@ def run_all(args: argparse.Namespace, argv: list[str]) -> str:
         if bench_lanes.main(lanes_argv):
             raise RuntimeError(f"mtl-bench lanes {' '.join(lanes_argv)} failed")
         parts.append(tmp.read_text())
+        out.write_text("\n".join(parts) + "\n")
+    if "cameras" not in args.skip:
+        # its own file (docs/benchmarks_cameras.md), linked from here
+        from mtl_perception.tools import bench_cameras
+
+        cameras_out = out.with_name(out.stem + "_cameras.md")
+        cam_argv = [*shlex.split(args.cameras_args), "--out", str(cameras_out)]
+        if bench_cameras.main(cam_argv) != 0:
+            raise RuntimeError("the cameras benchmark failed")
+        parts += ["## Many cameras, one model", "",
+                  f"In [{cameras_out.name}]({cameras_out.name}), written by "
+                  f"`mtl-bench cameras {' '.join(cam_argv)}`.", ""]
     text = "\n".join(parts) + "\n"
     out.write_text(text)
     return text

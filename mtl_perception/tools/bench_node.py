@@ -38,8 +38,10 @@ W, H = 1280, 720
 
 # ----- model ---------------------------------------------------------------------------
 def build_random_model(path: Path, input_hw: tuple[int, int] = (384, 640),
-                       num_classes: int = 10, seed: int = 0) -> Path:
-    """A small conv net with the exported-model contract (uint8 NHWC in, decoded outputs)."""
+                       num_classes: int = 10, seed: int = 0, dynamic: bool = False) -> Path:
+    """A small conv net with the exported-model contract (uint8 NHWC in, decoded outputs).
+
+    ``dynamic``: a symbolic batch dimension, as ``mtl-export --dynamic`` writes it."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -79,8 +81,8 @@ def build_random_model(path: Path, input_hw: tuple[int, int] = (384, 640),
     anchors = 3 * (h // 8) * (w // 8)
     nodes += [
         helper.make_node("Transpose", [det], ["det_t"], perm=[0, 2, 3, 1]),
-        helper.make_node("Reshape", ["det_t", const("det_shape", np.array([1, anchors, per]))],
-                         ["det_r"]),
+        helper.make_node("Reshape", ["det_t", const(
+            "det_shape", np.array([-1 if dynamic else 1, anchors, per]))], ["det_r"]),
         helper.make_node("Sigmoid", ["det_r"], ["det_s"]),
         helper.make_node("Split", ["det_s", const("split", np.array([2, 2, num_classes]))],
                          ["xy", "wh", "cls"], axis=2),
@@ -96,20 +98,22 @@ def build_random_model(path: Path, input_hw: tuple[int, int] = (384, 640),
     ]
     for name, k in (("drivable", 3), ("lane", 2)):
         logits = conv(x, 64, k, 1, f"{name}_head", relu=False)
+        resize = ([logits, "", const(f"{name}_scales", np.array([1, 1, 8, 8], np.float32))]
+                  if dynamic else
+                  [logits, "", "", const(f"{name}_size", np.array([1, k, h, w]))])
         nodes += [
-            helper.make_node("Resize", [logits, "", "", const(f"{name}_size",
-                                                              np.array([1, k, h, w]))],
-                             [f"{name}_up"], mode="nearest"),
+            helper.make_node("Resize", resize, [f"{name}_up"], mode="nearest"),
             helper.make_node("ArgMax", [f"{name}_up"], [f"{name}_arg"], axis=1, keepdims=0),
             helper.make_node("Cast", [f"{name}_arg"], [name], to=TensorProto.UINT8),
         ]
+    n: Any = "batch" if dynamic else 1
     graph = helper.make_graph(
         nodes, "mtl_random",
-        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, h, w, 3])],
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, anchors, 4]),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, anchors, num_classes]),
-         helper.make_tensor_value_info("drivable", TensorProto.UINT8, [1, h, w]),
-         helper.make_tensor_value_info("lane", TensorProto.UINT8, [1, h, w])],
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [n, h, w, 3])],
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [n, anchors, 4]),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n, anchors, num_classes]),
+         helper.make_tensor_value_info("drivable", TensorProto.UINT8, [n, h, w]),
+         helper.make_tensor_value_info("lane", TensorProto.UINT8, [n, h, w])],
         initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -42,9 +42,21 @@ def test_key_digest_is_stable_and_depends_on_every_field() -> None:
         key(trt_version="8.6.1"),
         key(gpu_name="Orin"),
         key(dla_core=0),
+        key(max_batch=4),
     ]
     digests = {key().digest(), *(k.digest() for k in variants)}
     assert len(digests) == 1 + len(variants)
+    assert "maximum batch changed (1 -> 4)" in key(max_batch=4).differences(key())
+
+
+def test_key_digest_without_max_batch_is_the_one_older_caches_wrote() -> None:
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    old = {k: v for k, v in asdict(key()).items() if k != "max_batch"}
+    blob = json.dumps(old, sort_keys=True).encode()
+    assert key().digest() == hashlib.sha256(blob).hexdigest()[:16]
 
 
 def test_key_rejects_bad_precision_and_short_hash() -> None:

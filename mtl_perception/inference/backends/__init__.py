@@ -42,8 +42,13 @@ def load_backend(
     providers: Sequence[str] | None = None,
     intra_op_threads: int = 0,
     onnxruntime_spinning: str = "run",
+    max_batch: int = 1,
 ) -> Backend:
-    """Create the requested backend; raises BackendError with a one-line reason."""
+    """Create the requested backend; raises BackendError with a one-line reason.
+
+    ``max_batch``: the largest batch a TensorRT engine built from a dynamic-batch ONNX file
+    must accept (its optimization profile); ONNX Runtime takes any batch such a file allows.
+    """
     log = logger or logging.getLogger(__name__)
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -57,7 +62,7 @@ def load_backend(
         except ImportError as exc:
             raise BackendError(f"the TensorRT backend is not available: {exc}") from exc
         return module.TensorRTBackend(model_path, cache_dir=cache_dir, precision=precision,
-                                      logger=log)
+                                      logger=log, max_batch=max_batch)
     from mtl_perception.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
 
     return OnnxRuntimeBackend(model_path, providers=providers,

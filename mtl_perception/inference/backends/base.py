@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,20 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def run(self, image: np.ndarray) -> RawOutputs:
         """Run one uint8 [H, W, 3] RGB frame already letterboxed to the spec's input size."""
+
+    @property
+    def max_batch(self) -> int:
+        """Frames one :meth:`run_batch` call runs as one batch (1: the model has a fixed
+        batch of 1, so a batch is run one frame after another)."""
+        return 1
+
+    def run_batch(self, images: Sequence[np.ndarray]) -> list[RawOutputs]:
+        """Run up to :attr:`max_batch` letterboxed frames; one result per frame, in order.
+
+        This default runs them one after another; backends whose model has a dynamic batch
+        dimension override it with one forward pass. The outputs own their memory.
+        """
+        return [self.run(image) for image in images]
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release device memory and sessions; safe to call twice."""

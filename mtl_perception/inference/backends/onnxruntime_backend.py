@@ -39,6 +39,10 @@ def choose_providers(allowed: Sequence[str] | None, available: Sequence[str]) ->
     return chosen
 
 
+# A dynamic batch dimension has no upper bound in ONNX; the node never batches more frames
+# than it has cameras, and this caps a caller that asks for more.
+DYNAMIC_MAX_BATCH = 64
+
 # Thread-pool spin-waiting: only while run() executes (default), ORT's own default of
 # spinning on after it, or never.
 SPINNING_MODES = ("run", "always", "never")
@@ -110,7 +114,12 @@ class OnnxRuntimeBackend(Backend):
         self._outputs = [self._spec.boxes_output, self._spec.scores_output,
                          self._spec.drivable_output, self._spec.lane_output]
         self.providers = self._session.get_providers()
-        log.info(f"onnxruntime {ort.__version__}: {path} on {self.providers[0]}")
+        batch_dim = next(i.shape[0] for i in self._session.get_inputs()
+                         if i.name == self._spec.input_name)
+        # a symbolic ('batch') or unknown (None) first dimension: mtl-export --dynamic
+        self._max_batch = 1 if isinstance(batch_dim, int) else DYNAMIC_MAX_BATCH
+        log.info(f"onnxruntime {ort.__version__}: {path} on {self.providers[0]}"
+                 f"{', dynamic batch' if self._max_batch > 1 else ''}")
 
     def _check_io(self, path: str) -> None:
         spec = self._spec
@@ -134,19 +143,45 @@ class OnnxRuntimeBackend(Backend):
     def spec(self) -> ModelSpec:
         return self._spec
 
-    def run(self, image: np.ndarray) -> RawOutputs:
+    @property
+    def max_batch(self) -> int:
+        return self._max_batch
+
+    def _check_input(self, image: np.ndarray) -> None:
         expected = (self._spec.input_height, self._spec.input_width, 3)
         if image.shape != expected or image.dtype != np.uint8:
             raise BackendError(f"input must be uint8 {expected}, got {image.dtype} {image.shape}")
+
+    def run(self, image: np.ndarray) -> RawOutputs:
+        self._check_input(image)
+        return self._run(image[None])[0]
+
+    def run_batch(self, images: Sequence[np.ndarray]) -> list[RawOutputs]:
+        """One forward pass for the whole batch when the model's batch is dynamic."""
+        if len(images) <= 1 or self._max_batch == 1:
+            return [self.run(image) for image in images]
+        if len(images) > self._max_batch:
+            raise BackendError(f"batch of {len(images)} exceeds {self._max_batch}")
+        for image in images:
+            self._check_input(image)
+        return self._run(np.stack(images))
+
+    def _run(self, batch: np.ndarray) -> list[RawOutputs]:
         boxes, scores, drivable, lane = self._session.run(
-            self._outputs, {self._spec.input_name: image[None]}
+            self._outputs, {self._spec.input_name: batch}
         )
-        return RawOutputs(
-            boxes=np.asarray(boxes[0], dtype=np.float32),
-            scores=np.asarray(scores[0], dtype=np.float32),
-            drivable=np.asarray(drivable[0], dtype=np.uint8),
-            lane=np.asarray(lane[0], dtype=np.uint8),
-        )
+        n = len(batch)
+        if len(boxes) != n or len(drivable) != n:
+            raise BackendError(f"model returned {len(boxes)} results for a batch of {n}")
+        return [
+            RawOutputs(
+                boxes=np.asarray(boxes[i], dtype=np.float32),
+                scores=np.asarray(scores[i], dtype=np.float32),
+                drivable=np.asarray(drivable[i], dtype=np.uint8),
+                lane=np.asarray(lane[i], dtype=np.uint8),
+            )
+            for i in range(n)
+        ]
 
     def close(self) -> None:
         self.__dict__.pop("_session", None)

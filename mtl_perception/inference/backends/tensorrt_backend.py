@@ -5,6 +5,13 @@ when none matches (logging why); given an ``.engine``/``.plan`` it reads the sid
 next to it. All buffers are allocated once; each frame is one async H2D copy, one enqueue
 and four small D2H copies (the masks are uint8 argmaxes, decoded in the graph).
 
+Batches (the multi-camera node): an ONNX file exported with ``mtl-export --dynamic`` is
+built with one optimization profile (min 1, opt 1, max ``max_batch``); the buffers are sized
+for the profile's maximum, read back from the engine, and :meth:`TensorRTBackend.run_batch`
+sets the input shape to the batch's size and copies only that many images each way. Written
+against the TensorRT 8.5/8.6 bindings API and the 10.x tensor API as documented; it has not
+run on a GPU here (no TensorRT on the development machines).
+
 tensorrt and pycuda are imported lazily, so this module imports on machines without them;
 constructing the backend there raises BackendError with the install hint.
 """
@@ -12,6 +19,7 @@ constructing the backend there raises BackendError with the install hint.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -88,6 +96,21 @@ def engine_tensors(engine: trt.ICudaEngine, tensor_api: bool) -> list[TensorInfo
     return infos
 
 
+def profile_max_batch(engine: trt.ICudaEngine, input_name: str, input_index: int,
+                      tensor_api: bool) -> int:
+    """The largest batch the engine's optimization profile 0 allows for its image input.
+
+    TensorRT 10 (and 8.5+): ``get_tensor_profile_shape(name, profile)`` -> [min, opt, max];
+    the 8.x bindings API: ``get_profile_shape(profile, binding)`` -> the same three shapes.
+    """
+    if tensor_api:
+        shapes = engine.get_tensor_profile_shape(input_name, 0)
+    else:
+        legacy: Any = engine
+        shapes = legacy.get_profile_shape(0, input_index)
+    return max(1, int(shape_tuple(shapes[2])[0]))
+
+
 class TensorRTBackend(Backend):
     """Runs an exported model with TensorRT; see the module docstring for the data path."""
 
@@ -101,7 +124,10 @@ class TensorRTBackend(Backend):
         logger: Logger | None = None,
         dla_core: int = -1,
         workspace_mb: int = 1024,
+        max_batch: int = 1,
     ) -> None:
+        """``max_batch``: the optimization profile's maximum when an engine is built from a
+        dynamic-batch ONNX file (the multi-camera node passes its number of cameras)."""
         self._log: Logger = logger or logging.getLogger(__name__)
         self._closed = True
         version = require_tensorrt()
@@ -121,7 +147,8 @@ class TensorRTBackend(Backend):
             path = Path(model_path)
             if path.suffix.lower() == ".onnx":
                 cache = EngineCache(cache_dir)
-                options = BuildOptions(precision, workspace_mb, dla_core)
+                options = BuildOptions(precision, workspace_mb, dla_core,
+                                       max_batch=max(1, int(max_batch)))
                 self._engine, self._spec = self._from_onnx(path, cache, options, version)
             elif path.suffix.lower() in ENGINE_SUFFIXES:
                 self._engine, self._spec = self._from_engine_file(path, version)
@@ -155,6 +182,7 @@ class TensorRTBackend(Backend):
             trt_version=version,
             gpu_name=self._device.name(),
             dla_core=options.dla_core,
+            max_batch=options.max_batch,
         )
         model_name = onnx_path.stem
         lookup = cache.lookup(model_name, key)
@@ -206,8 +234,15 @@ class TensorRTBackend(Backend):
         if self._context is None:
             raise BackendError("TensorRT could not create an execution context (out of memory?)")
         infos = engine_tensors(self._engine, self._tensor_api)
-        self._plan: IOPlan = plan_buffers(infos, self._spec, batch=1)
         dynamic = {i.name for i in infos if i.is_input and i.shape and i.shape[0] < 0}
+        self._max_batch = 1
+        if self._spec.input_name in dynamic:
+            index = next(k for k, i in enumerate(infos) if i.name == self._spec.input_name)
+            self._max_batch = profile_max_batch(self._engine, self._spec.input_name, index,
+                                                self._tensor_api)
+        self._dynamic = dynamic
+        self._batch_set = self._max_batch  # the input shape the context has now
+        self._plan: IOPlan = plan_buffers(infos, self._spec, batch=self._max_batch)
         self._host: dict[str, np.ndarray] = {}
         self._dev: dict[str, cuda.DeviceAllocation] = {}
         for buf in self._plan.buffers:
@@ -229,20 +264,47 @@ class TensorRTBackend(Backend):
         self._input = self._plan.inputs[0]
 
     # -- running -----------------------------------------------------------------------------
+    @property
+    def max_batch(self) -> int:
+        return self._max_batch
+
     def run(self, image: np.ndarray) -> RawOutputs:
+        return self.run_batch([image])[0]
+
+    def _set_batch(self, n: int) -> None:
+        """Set the dynamic input's batch dimension to ``n`` (only when it changes)."""
+        if not self._dynamic or n == self._batch_set:
+            return
+        shape = (n, *self._input.shape[1:])
+        if self._tensor_api:
+            ok = self._context.set_input_shape(self._input.name, shape)
+        else:
+            legacy: Any = self._context
+            ok = legacy.set_binding_shape(self._plan.buffers.index(self._input), shape)
+        if not ok:
+            raise BackendError(f"TensorRT refused input shape {shape}")
+        self._batch_set = n
+
+    def run_batch(self, images: Sequence[np.ndarray]) -> list[RawOutputs]:
         import pycuda.driver as cuda
 
         if self._closed or self._ctx is None:
             raise BackendError("TensorRT backend is closed")
+        n = len(images)
+        if not 1 <= n <= self._max_batch:
+            raise BackendError(f"batch of {n}; this engine runs 1..{self._max_batch}")
         want = self._input.shape[1:]
-        if image.shape != want or image.dtype != np.uint8:
-            raise BackendError(f"expected uint8 {want} letterboxed RGB, got {image.dtype} "
-                               f"{image.shape}")
+        for image in images:
+            if image.shape != want or image.dtype != np.uint8:
+                raise BackendError(f"expected uint8 {want} letterboxed RGB, got {image.dtype} "
+                                   f"{image.shape}")
         self._ctx.push()
         try:
+            self._set_batch(n)
             host_in = self._host[self._input.name]
-            np.copyto(host_in[0], image)
-            cuda.memcpy_htod_async(self._dev[self._input.name], host_in, self._stream)
+            for i, image in enumerate(images):
+                np.copyto(host_in[i], image)
+            cuda.memcpy_htod_async(self._dev[self._input.name], host_in[:n], self._stream)
             if self._tensor_api:
                 ok = self._context.execute_async_v3(self._stream.handle)
             else:
@@ -250,15 +312,19 @@ class TensorRTBackend(Backend):
                 ok = legacy.execute_async_v2(self._bindings, self._stream.handle)
             if not ok:
                 raise BackendError("TensorRT enqueue failed")
-            for buf in self._plan.outputs:
-                cuda.memcpy_dtoh_async(self._host[buf.name], self._dev[buf.name], self._stream)
+            for buf in self._plan.outputs:  # batch-major: the first n rows are this batch's
+                cuda.memcpy_dtoh_async(self._host[buf.name][:n], self._dev[buf.name],
+                                       self._stream)
             self._stream.synchronize()
         finally:
             cuda.Context.pop()
-        out = raw_outputs(self._host, self._spec)
-        # The pinned buffers are overwritten by the next frame; hand out copies (< 1 MB).
-        return RawOutputs(out.boxes.copy(), out.scores.copy(), out.drivable.copy(),
-                          out.lane.copy())
+        results = []
+        for i in range(n):
+            out = raw_outputs(self._host, self._spec, i)
+            # The pinned buffers are overwritten by the next batch; hand out copies (< 1 MB).
+            results.append(RawOutputs(out.boxes.copy(), out.scores.copy(), out.drivable.copy(),
+                                      out.lane.copy()))
+        return results
 
     def close(self) -> None:
         if self._closed or self._ctx is None:
