@@ -7,6 +7,7 @@ per camera) through one backend call when the model has a dynamic batch dimensio
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,8 +63,9 @@ class Pipeline:
     ) -> None:
         self.backend = backend
         self.spec: ModelSpec = backend.spec
-        # one letterbox canvas per batch position (each is reused, frame after frame)
-        self._pres = [self._new_preprocessor()]
+        # one letterbox canvas per batch position and calling thread (each is reused, frame
+        # after frame; a worker thread never shares one with another)
+        self._local = threading.local()
         defaults = self.spec.nms
         self.thresholds = Thresholds(
             confidence=defaults.confidence_threshold if conf is None else float(conf),
@@ -141,14 +143,15 @@ class Pipeline:
         buffers = list(mask_buffers) if mask_buffers is not None else [None] * len(frames)
         if len(buffers) != len(frames):
             raise ValueError(f"{len(buffers)} mask buffer sources for {len(frames)} frames")
-        while len(self._pres) < min(len(frames), self.max_batch):
-            self._pres.append(self._new_preprocessor())
+        pres: list[Preprocessor] = self._local.__dict__.setdefault("pres", [])
+        while len(pres) < min(len(frames), self.max_batch):
+            pres.append(self._new_preprocessor())
         results: list[FrameResult] = []
         step = self.max_batch
         for first in range(0, len(frames), step):
             chunk = frames[first:first + step]
             inputs, geometries, pre_ms = [], [], []
-            for (image, color), pre in zip(chunk, self._pres):
+            for (image, color), pre in zip(chunk, pres):
                 t0 = time.perf_counter()
                 net_input, geometry = pre(image, color)
                 inputs.append(net_input)

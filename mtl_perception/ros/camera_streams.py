@@ -29,7 +29,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
-from mtl_perception.inference.encodings import DecodedImage, FrameRejectedError
+from mtl_perception.inference.encodings import DecodedImage, FrameRejectedError, decode_raw
 from mtl_perception.inference.overlay import draw_overlay
 from mtl_perception.inference.pipeline import FrameResult
 from mtl_perception.ros.conversion import (
@@ -41,6 +41,7 @@ from mtl_perception.ros.conversion import (
 from mtl_perception.ros.detections_cdr import encode_detections
 from mtl_perception.ros.diagnostics import StageStats, make_status
 from mtl_perception.ros.frame_slot import LatestFrameSlot
+from mtl_perception.ros.image_cdr import decode_image
 
 HANDOFF_TIMEOUT_S = 0.05
 _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,11 +76,12 @@ class Settings:
     """Run-time settings every camera reads (parameters apply to all cameras at once)."""
 
     def __init__(self, publish_overlay: bool, max_pixels: int, throttle_s: float,
-                 serialized_detections: bool, log: Any) -> None:
+                 serialized_detections: bool, log: Any, raw_images: bool = False) -> None:
         self.publish_overlay = publish_overlay
         self.max_pixels = max_pixels
         self.throttle_s = throttle_s
         self.serialized_detections = serialized_detections
+        self.raw_images = raw_images  # subscribe to serialized Images (image_cdr)
         self._log = log
         self._warned: dict[str, float] = {}
 
@@ -93,6 +95,13 @@ class Settings:
 
 def stamp(header: Header) -> str:
     return f"{header.frame_id or '<no frame_id>'}@{header.stamp.sec}.{header.stamp.nanosec:09d}"
+
+
+def _raise(exc: Exception) -> Callable[[], DecodedImage]:
+    def convert() -> DecodedImage:
+        raise exc
+
+    return convert
 
 
 class CameraStream:
@@ -126,6 +135,9 @@ class CameraStream:
             topic = node.resolve_topic_name(p + "image") + "/compressed"
             self.sub = node.create_subscription(CompressedImage, topic, self._on_compressed,
                                                 in_qos)
+        elif self.settings.raw_images:  # the bytes as they arrived: no message object
+            self.sub = node.create_subscription(Image, p + "image", self._on_serialized, in_qos,
+                                                raw=True)
         else:
             self.sub = node.create_subscription(Image, p + "image", self._on_image, in_qos)
         self._entities = [self.sub, self.pub_detections, self.pub_drivable, self.pub_lane,
@@ -147,6 +159,18 @@ class CameraStream:
     # ----- input: the callback only converts and drops into the slot ---------------------
     def _on_image(self, msg: Image) -> None:
         self.accept(msg.header, lambda: image_to_array(msg, self.settings.max_pixels))
+
+    def _on_serialized(self, data: bytes) -> None:
+        try:
+            raw = decode_image(data)
+        except FrameRejectedError as exc:
+            self.accept(Header(), _raise(exc))
+            return
+        header = Header(frame_id=raw.frame_id)
+        header.stamp.sec, header.stamp.nanosec = raw.sec, raw.nanosec
+        self.accept(header, lambda: decode_raw(raw.encoding, raw.width, raw.height, raw.step,
+                                               raw.data, bool(raw.is_bigendian),
+                                               self.settings.max_pixels))
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         self.accept(msg.header, lambda: compressed_to_array(msg, self.settings.max_pixels))

@@ -13,6 +13,7 @@ round-robin order from the camera after the last one served (no camera can starv
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -80,17 +81,27 @@ class SlotGroup(Generic[T]):
         self._next = 0
         self._waiting = 0
         self._closed = False
+        self._held: set[int] = set()  # slots whose last frame is still being worked on
 
     @property
     def taker_waiting(self) -> bool:
         return self._waiting > 0
 
-    def take_batch(self, limit: int, timeout: float | None = None) -> list[tuple[int, T]]:
+    def _ready(self) -> bool:
+        return any(s._item is not None and i not in self._held
+                   for i, s in enumerate(self.slots))
+
+    def take_batch(self, limit: int, timeout: float | None = None,
+                   hold: bool = False) -> list[tuple[int, T]]:
         """Up to ``limit`` waiting ``(slot index, item)`` pairs, at most one per slot, in
         round-robin order; waits up to ``timeout`` when none is waiting. [] on timeout or
-        after close()."""
+        after close().
+
+        With ``hold``, the slots taken from are skipped by every taker until
+        :meth:`release`: with several takers, one camera's frames are then never worked on
+        (and published) by two of them at once, so they stay in order."""
         with self.cond:
-            if not self._closed and not any(s._item is not None for s in self.slots):
+            if not self._closed and not self._ready():
                 self._waiting += 1
                 try:
                     self.cond.wait(timeout)
@@ -102,6 +113,8 @@ class SlotGroup(Generic[T]):
             taken: list[tuple[int, T]] = []
             for offset in range(count):
                 index = (self._next + offset) % count
+                if index in self._held:
+                    continue
                 item = self.slots[index].pop()
                 if item is not None:
                     taken.append((index, item))
@@ -109,7 +122,15 @@ class SlotGroup(Generic[T]):
                         break
             if taken:
                 self._next = (taken[-1][0] + 1) % count
+                if hold:
+                    self._held.update(index for index, _ in taken)
             return taken
+
+    def release(self, indexes: Iterable[int]) -> None:
+        """The held slots' frames are done: their next frames may be taken."""
+        with self.cond:
+            self._held.difference_update(indexes)
+            self.cond.notify_all()
 
     def clear(self) -> None:
         """Forget every waiting item (not counted as drops): the node holds no frames."""
@@ -120,6 +141,7 @@ class SlotGroup(Generic[T]):
     def reopen(self) -> None:
         with self.cond:
             self._closed = False
+            self._held.clear()
 
     def close(self) -> None:
         """Wake the worker so it can exit."""

@@ -25,6 +25,7 @@ from vision_msgs.msg import LabelInfo
 from mtl_perception.inference.backends import BackendError
 from mtl_perception.inference.pipeline import Pipeline
 from mtl_perception.inference.postprocess import Thresholds, resolve_classes
+from mtl_perception.ros import image_cdr
 from mtl_perception.ros.batch_worker import BatchWorker
 from mtl_perception.ros.camera_streams import CameraStream, Frame, Settings, camera_problem
 from mtl_perception.ros.conversion import (
@@ -116,9 +117,14 @@ class PerceptionCore:
         if not serialized:
             log.warning("this rmw/vision_msgs does not read back mtl_perception's serialized "
                         "Detection2DArray; publishing message objects instead (slower)")
+        raw_images = image_cdr.matches_rclpy_serializer()
+        if not raw_images:
+            log.warning("this rmw serializes sensor_msgs/Image unlike mtl_perception's reader; "
+                        "taking message objects instead (slower)")
         self.settings = Settings(bool(self.param("publish_overlay")),
                                  int(self.param("max_image_pixels")),
-                                 float(self.param("warn_throttle_sec")), serialized, log)
+                                 float(self.param("warn_throttle_sec")), serialized, log,
+                                 raw_images)
         names = cameras or [""]
         self.group: SlotGroup[Frame] = SlotGroup(len(names))
         self.streams = [CameraStream(n, slot, self.settings, handoff=len(names) == 1)
@@ -131,7 +137,7 @@ class PerceptionCore:
                         "batch them)")
         elif len(cameras) > 1:
             log.info(f"{len(cameras)} cameras: waiting frames run as one batch of up to "
-                     f"{self.worker.limit}")
+                     f"{self.worker.limit}, on {self.worker.threads} worker thread(s)")
 
     def cleanup(self) -> None:
         """Release the backend (after deactivate); safe to call twice."""
@@ -205,6 +211,7 @@ class PerceptionCore:
             array.status.append(self.worker.batches.status(
                 f"{name}: backend", f"{full}/backend",
                 {"backend": self.backend_name, "max_batch": str(self.worker.limit),
+                 "worker_threads": str(self.worker.threads),
                  "cameras": str(len(self.streams))}))
         array.header.stamp = self.node.get_clock().now().to_msg()
         self.pub_diagnostics.publish(array)

@@ -56,3 +56,16 @@ def test_waiting_worker_wakes_on_any_camera_and_close() -> None:
     started = time.monotonic()
     assert group.take_batch(2, timeout=5.0) == []
     assert time.monotonic() - started < 1.0
+
+
+def test_held_slots_are_skipped_until_released() -> None:
+    """Two takers never work on one camera's frames at once (its outputs stay in order)."""
+    group: SlotGroup[str] = SlotGroup(2)
+    group.slots[0].put("a1")
+    group.slots[1].put("b1")
+    assert group.take_batch(limit=1, timeout=0, hold=True) == [(0, "a1")]
+    group.slots[0].put("a2")  # camera 0's next frame, while a1 is still being worked on
+    assert group.take_batch(limit=2, timeout=0, hold=True) == [(1, "b1")]
+    assert group.take_batch(limit=2, timeout=0, hold=True) == []  # a2 waits for a1
+    group.release([0])
+    assert group.take_batch(limit=2, timeout=0, hold=True) == [(0, "a2")]

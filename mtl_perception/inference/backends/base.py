@@ -33,6 +33,10 @@ class Backend(abc.ABC):
     """Loads a model file once, then runs letterboxed uint8 RGB frames through it."""
 
     name: str = "abstract"
+    # Whether run() may be called from several threads at once on one loaded model (one
+    # copy of the weights): the node then overlaps one frame's host work with another's
+    # inference.
+    thread_safe: bool = False
 
     @property
     @abc.abstractmethod

@@ -75,6 +75,7 @@ class OnnxRuntimeBackend(Backend):
     """Runs an exported model with onnxruntime; validates its I/O against the ModelSpec."""
 
     name = "onnxruntime"
+    thread_safe = True  # InferenceSession.run may be called concurrently
 
     def __init__(
         self,
