@@ -405,12 +405,15 @@ def run_all(args: argparse.Namespace, argv: list[str]) -> str:
     if "lanes" not in args.skip:
         from mtl_perception.tools import bench_lanes
 
-        tmp = out.with_name(out.stem + "_lanes.md")
-        lanes_argv = ["--venv", args.lanes_venv, "--label", Path(args.lanes_venv).name.removeprefix(
-            ".venv-") or "other", "--out", str(tmp)]
+        # its own file (docs/benchmarks_lanes.md), linked from here
+        lanes_out = out.with_name(out.stem + "_lanes.md")
+        label = Path(args.lanes_venv).name.removeprefix(".venv-") or "other"
+        lanes_argv = ["--venv", args.lanes_venv, "--label", label, "--out", str(lanes_out)]
         if bench_lanes.main(lanes_argv):
             raise RuntimeError(f"mtl-bench lanes {' '.join(lanes_argv)} failed")
-        parts.append(tmp.read_text())
+        parts += ["## Node overhead per environment", "",
+                  f"In [{lanes_out.name}]({lanes_out.name}), written by "
+                  f"`mtl-bench lanes {' '.join(lanes_argv)}`.", ""]
         out.write_text("\n".join(parts) + "\n")
     if "cameras" not in args.skip:
         # its own file (docs/benchmarks_cameras.md), linked from here

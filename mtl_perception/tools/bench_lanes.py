@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError) as exc:
         print(f"mtl-bench lanes: {exc}", file=sys.stderr)
         return 1
+    from mtl_perception.tools.bench import machine
+
     text = to_markdown(result, "mtl-bench lanes " + " ".join(own))
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
+        Path(args.out).write_text(
+            "# Benchmarks: node overhead per environment\n\nWritten by `mtl-bench lanes` (also "
+            "part of `mtl-bench all`); see docs/benchmarks.md for the other tables.\n\n"
+            f"Machine: {machine()}, {time.strftime('%Y-%m-%d %H:%M')}.\n\n" + text)
     return 0
 
 
