@@ -22,7 +22,7 @@ TINY = {
     "input_size": [64, 96],
     "classes": ["vehicle", "pedestrian"],
     "neck": {"channels": 16, "repeats": 1},
-    "det_head": {"channels": 16, "convs": 1},
+    "det_head": {"convs": 1},
     "seg_head": {"channels": 8, "low_level_channels": 8},
 }
 
