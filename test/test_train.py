@@ -20,7 +20,8 @@ from mtl_perception.training.recipe import (
     normalize_recipe,
     with_input_size,
 )
-from mtl_perception.training.train import Trainer, _apply_overrides, build_parser, main
+from mtl_perception.training.train import Trainer, main
+from mtl_perception.training.train_cli import _apply_overrides, build_parser
 
 HW = (64, 96)
 
@@ -250,3 +251,75 @@ def test_checkpoint_with_ema_exports_the_averaged_weights(tmp_path: Path) -> Non
         assert torch.equal(loaded.state_dict()[k], v), k
     assert any(not torch.equal(ckpt["model"][k], v)
                for k, v in ckpt["ema"].items() if v.is_floating_point())
+
+
+def _record_lrs(trainer: Trainer) -> list[float]:
+    """The learning rate each optimizer step of ``trainer`` runs at."""
+    lrs: list[float] = []
+    step = trainer.train_step
+
+    def recording(batch: dict[str, Any]) -> dict[str, float]:
+        lrs.append(float(trainer.optimizer.param_groups[0]["lr"]))
+        return step(batch)
+
+    trainer.train_step = recording  # type: ignore[method-assign]
+    return lrs
+
+
+def test_resume_into_a_longer_schedule_continues_the_new_cosine(tmp_path: Path) -> None:
+    data = tiny_samples(4)  # 2 steps per epoch
+    fresh = Trainer(tiny_recipe(1, 3), data, None, tmp_path / "fresh", progress=False)
+    fresh_lrs = _record_lrs(fresh)
+    fresh.fit()
+    short = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "run", progress=False)
+    short.fit()  # finished: its cosine reached the floor
+    longer = Trainer(tiny_recipe(1, 3), data, None, tmp_path / "run", progress=False,
+                     resume=tmp_path / "run" / "last.pt")
+    resumed_lrs = _record_lrs(longer)
+    longer.fit()
+    assert len(fresh_lrs) == 8 and len(resumed_lrs) == 4
+    assert resumed_lrs == pytest.approx(fresh_lrs[4:], rel=1e-12)
+    assert resumed_lrs[0] > 10 * fresh_lrs[-1]  # not stuck at the floor
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["epoch"] == 4 and ckpt["recipe"]["train"]["epochs_phase2"] == 3
+
+
+def test_resume_with_an_unchanged_schedule_keeps_the_checkpoints_lr(tmp_path: Path) -> None:
+    data = tiny_samples(4)
+    part = Trainer(tiny_recipe(1, 1), data, None, tmp_path, progress=False)
+    part.fit(max_epochs=1)
+    lr_next = part.optimizer.param_groups[0]["lr"]
+    resumed = Trainer(tiny_recipe(1, 1), data, None, tmp_path, progress=False,
+                      resume=tmp_path / "last.pt")
+    assert resumed.optimizer.param_groups[0]["lr"] == lr_next
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"train": {"batch_size": 4}}, "train.batch_size 2 -> 4"),
+    ({"train": {"lr": 0.1}}, "train.lr 0.002 -> 0.1"),
+    ({"train": {"seed": 3}}, "train.seed 0 -> 3"),
+    ({"classes": ["vehicle"]}, "classes"),
+    ({"input_size": [96, 128]}, "input_size [64, 96] -> [96, 128]"),
+    ({"train": {"ema_decay": 0.5}}, "train.ema_decay"),
+])
+def test_resume_with_a_setting_that_shapes_the_weights_is_refused(
+    tmp_path: Path, change: dict[str, Any], named: str
+) -> None:
+    from mtl_perception.training.recipe import _merge
+    from mtl_perception.training.resume import ResumeError
+
+    Trainer(tiny_recipe(1, 0), tiny_samples(2), None, tmp_path, progress=False).fit()
+    asked = normalize_recipe(_merge(tiny_recipe(1, 0), change))
+    with pytest.raises(ResumeError, match="cannot resume") as err:
+        Trainer(asked, tiny_samples(2), None, tmp_path, progress=False,
+                resume=tmp_path / "last.pt")
+    assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resume_refuses_to_move_the_phase_boundary_behind_it(tmp_path: Path) -> None:
+    from mtl_perception.training.resume import ResumeError
+
+    Trainer(tiny_recipe(2, 0), tiny_samples(2), None, tmp_path, progress=False).fit()
+    with pytest.raises(ResumeError, match="epochs_phase1 2 -> 1"):
+        Trainer(tiny_recipe(1, 2), tiny_samples(2), None, tmp_path, progress=False,
+                resume=tmp_path / "last.pt")

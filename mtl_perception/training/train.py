@@ -10,7 +10,6 @@ statistics) and trains detection alone. ``last.pt`` is written after every epoch
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import math
@@ -37,12 +36,12 @@ from .checkpoint import (
     save_atomic,
     set_rng_state,
 )
-from .dataio import DataError, make_loader, open_dataset
+from .dataio import make_loader
 from .ema import make_ema
 from .evaluate import evaluate_model, fitness, flat_summary
 from .losses import MultiTaskLoss, effective_number_weights
 from .model import MultiTaskNet, build_model, preprocess
-from .recipe import RecipeError, load_recipe, normalize_recipe, with_input_size
+from .resume import reconcile
 
 LOG = logging.getLogger("mtl-train")
 CSV_FIELDS = [
@@ -143,18 +142,27 @@ class Trainer:
         out_dir: str | Path,
         info: D.DistInfo | None = None,
         progress: bool = True,
-        resume: str | Path | None = None,
+        resume: str | Path | dict[str, Any] | None = None,
         init_weights: str | Path | None = None,
+        source_recipe: dict[str, Any] | None = None,
     ) -> None:
+        """``recipe`` is what this run asks for; with ``resume`` (a checkpoint path or the
+        loaded dict) the checkpoint's recipe continues, with the changes ``resume.reconcile``
+        allows applied (others raise ``ResumeError``). ``source_recipe`` is the recipe
+        file's own values, kept in checkpoints so a later resume can tell what changed."""
         self.info = info or D.DistInfo(0, 1, 0, torch.device("cpu"))
         self.out = Path(out_dir)
         self.progress = progress and self.info.is_main
-        ckpt = load_checkpoint(resume, self.info.device) if resume else None
+        ckpt = load_checkpoint(resume, self.info.device) if isinstance(resume, str | Path) \
+            else resume
+        self.source_recipe = source_recipe or recipe
         if ckpt is not None:
-            recipe = normalize_recipe(ckpt["recipe"])
+            where = str(resume) if isinstance(resume, str | Path) else "checkpoint"
+            recipe, changes = reconcile(ckpt, recipe, where)
+            self.source_recipe = source_recipe or ckpt.get("source_recipe") or recipe
             if self.info.is_main:
-                LOG.info("resuming %s at epoch %d (phase %d)", resume, ckpt["epoch"],
-                         ckpt["phase"])
+                LOG.info("resuming %s after epoch %d (phase %d)%s", where, ckpt["epoch"],
+                         ckpt["phase"], "; changed: " + ", ".join(changes) if changes else "")
         self.recipe = recipe
         tcfg = recipe["train"]
         self.seed = int(tcfg["seed"])
@@ -225,11 +233,22 @@ class Trainer:
                     self.ema.module.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
+            self._reschedule()
             self.scaler.load_state_dict(ckpt["scaler"])
             self.start_epoch, self.best = int(ckpt["epoch"]), float(ckpt["best_fitness"])
             set_rng_state(ckpt["rng"])
         self.ddp: nn.Module = self.model
         self.phase = 0
+
+    def _reschedule(self) -> None:
+        """The learning rate of the next step under this run's schedule: the same value as
+        the checkpoint's for an unchanged schedule, the new cosine's for a changed one."""
+        step = self.scheduler.last_epoch
+        lrs = [base * lam(step) for base, lam in
+               zip(self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True)]
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self.scheduler._last_lr = lrs  # type: ignore[attr-defined]
 
     # -- phases ------------------------------------------------------------------------
     def phase_of(self, epoch: int) -> int:
@@ -334,6 +353,7 @@ class Trainer:
             "phase": self.phase_of(epoch) if epoch < self.e1 + self.e2 else 2,
             "best_fitness": self.best,
             "recipe": self.recipe,
+            "source_recipe": self.source_recipe,
             "class_names": list(self.model.class_names),
             "drivable_classes": list(self.model.drivable_classes),
             "lane_classes": list(self.model.lane_classes),
@@ -425,106 +445,11 @@ class Trainer:
         return {"best_fitness": self.best, "metrics": last_metrics, "out": str(self.out)}
 
 
-def _parse_hw(text: str) -> tuple[int, int]:
-    h, w = (int(v) for v in text.lower().split("x"))
-    return h, w
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-train", description=__doc__.splitlines()[0])
-    p.add_argument("--config", required=True, help="recipe YAML (config/models/*.yaml)")
-    p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
-    p.add_argument("--out", default=None, help="run directory (default: runs/<recipe name>)")
-    p.add_argument("--epochs-phase1", type=int, default=None, help="all tasks (default: recipe)")
-    p.add_argument("--epochs-phase2", type=int, default=None, help="detection only")
-    p.add_argument("--resume", default=None,
-                   help="checkpoint to continue from, or 'auto' for RUN_DIR/last.pt")
-    p.add_argument("--init-weights", default=None,
-                   help="checkpoint whose matching weights start this run (fine-tuning; "
-                        "a fresh schedule, unlike --resume)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--input-size", type=_parse_hw, default=None, help="HxW, e.g. 256x384")
-    p.add_argument("--val-every", type=int, default=None, help="epochs; 0 = never")
-    p.add_argument("--limit-train", type=int, default=None, help="use the first N images")
-    p.add_argument("--limit-val", type=int, default=None, help="validate on the first N images")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", default="val")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
-    p.add_argument("--classes", default=None,
-                   help="comma-separated class list replacing the recipe's; 'vehicle' merges "
-                        "car, truck, bus and train (the peers' one-class protocol)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop after the first epoch that ends past this wall-clock budget")
-    p.add_argument("--ema-decay", type=float, default=None,
-                   help="moving average of the weights, e.g. 0.999 (0 = off; default: recipe)")
-    p.add_argument("--ema-tau-steps", type=float, default=None,
-                   help="steps over which the EMA decay ramps up (default: recipe)")
-    return p
-
-
-def _apply_overrides(recipe: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    t = recipe["train"]
-    for key, val in (("epochs_phase1", args.epochs_phase1), ("epochs_phase2", args.epochs_phase2),
-                     ("batch_size", args.batch_size), ("lr", args.lr),
-                     ("workers", args.workers), ("val_every", args.val_every),
-                     ("ema_decay", args.ema_decay), ("ema_tau_steps", args.ema_tau_steps)):
-        if val is not None:
-            t[key] = val
-    if args.no_pretrained:
-        recipe["backbone"]["pretrained"] = False
-    if args.classes is not None:
-        recipe["classes"] = [c.strip() for c in args.classes.split(",") if c.strip()]
-    if args.input_size is not None:
-        recipe = with_input_size(recipe, args.input_size)
-    return normalize_recipe(recipe)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    info = D.setup(args.device)
-    logging.basicConfig(
-        level=logging.INFO if info.is_main else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        recipe = _apply_overrides(load_recipe(args.config), args)
-        out = Path(args.out or Path("runs") / recipe["name"])
-        resume = args.resume
-        if resume == "auto":
-            resume = out / "last.pt" if (out / "last.pt").exists() else None
-        train_ds = open_dataset(args.data, args.train_split, recipe, train=True)
-        val_ds = open_dataset(args.data, args.val_split, recipe, train=False) \
-            if int(recipe["train"]["val_every"]) > 0 else None
-        if args.limit_train:
-            train_ds = torch.utils.data.Subset(train_ds, range(min(args.limit_train,
-                                                                   len(train_ds))))
-        if val_ds is not None and args.limit_val:
-            val_ds = torch.utils.data.Subset(val_ds, range(min(args.limit_val, len(val_ds))))
-        trainer = Trainer(recipe, train_ds, val_ds, out, info, progress=not args.quiet,
-                          resume=resume, init_weights=args.init_weights)
-        if resume is not None:
-            # Command-line epoch overrides still apply to a resumed run.
-            trainer.e1 = int(recipe["train"]["epochs_phase1"]) if args.epochs_phase1 is not None \
-                else trainer.e1
-            trainer.e2 = int(recipe["train"]["epochs_phase2"]) if args.epochs_phase2 is not None \
-                else trainer.e2
-        result = trainer.fit(max_minutes=args.max_minutes)
-    except (RecipeError, DataError, CheckpointError) as exc:
-        print(f"mtl-train: {exc}", file=sys.stderr)
-        D.cleanup()
-        return 2
-    except KeyboardInterrupt:
-        print("mtl-train: interrupted; resume with --resume auto", file=sys.stderr)
-        D.cleanup()
-        return 130
-    if info.is_main:
-        LOG.info("done: best fitness %.4f, checkpoints in %s", result["best_fitness"], out)
-    D.cleanup()
-    return 0
+    """``mtl-train`` (command line in ``train_cli``)."""
+    from .train_cli import run
+
+    return run(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""mtl-train's command line on a real (tiny, synthetic) BDD-layout folder: resume rules,
+devices, run directories and the data report, each as a user meets them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from mtl_perception.training import synth
+from mtl_perception.training.checkpoint import load_checkpoint
+from mtl_perception.training.train import main
+
+TINY = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_bifpn_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    assert synth.main(["--out", str(root), "--train", "4", "--val", "2", "--width", "192",
+                       "--height", "128", "--no-progress"]) == 0
+    return root
+
+
+def train(data: Path, out: Path, *extra: str) -> int:
+    return main(["--config", str(TINY), "--data", str(data), "--out", str(out), "--quiet",
+                 "--input-size", "64x96", "--batch-size", "2", "--workers", "0",
+                 "--val-every", "0", *extra])
+
+
+def test_resume_auto_keeps_the_runs_settings_and_applies_a_longer_schedule(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.INFO, "mtl-train")
+    assert train(data, tmp_path, "--epochs-phase1", "1", "--epochs-phase2", "0",
+                 "--resume", "auto") == 0
+    assert "--resume auto: no" in caplog.text and "starting a fresh run" in caplog.text
+    caplog.clear()
+    # Resuming without the options keeps the checkpoint's schedule, not the recipe file's 24.
+    assert main(["--config", str(TINY), "--data", str(data), "--out", str(tmp_path),
+                 "--quiet", "--resume", "auto"]) == 0
+    assert "--resume auto: found" in caplog.text and "nothing to train" in caplog.text
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
+    caplog.clear()
+    assert main(["--config", str(TINY), "--data", str(data), "--out", str(tmp_path),
+                 "--quiet", "--resume", "auto", "--epochs-phase2", "1"]) == 0
+    assert "train.epochs_phase2 0 -> 1" in caplog.text
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["recipe"]["input_size"] == [64, 96]
+    # Changes that would train another network stop with one line naming them all.
+    rc = main(["--config", str(TINY), "--data", str(data), "--out", str(tmp_path), "--quiet",
+               "--resume", "auto", "--batch-size", "1", "--lr", "0.1", "--classes", "vehicle",
+               "--input-size", "96x160"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    for named in ("train.batch_size 2 -> 1", "train.lr 0.004 -> 0.1", "classes",
+                  "input_size [64, 96] -> [96, 160]"):
+        assert named in err
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
