@@ -59,3 +59,56 @@ def test_resume_auto_keeps_the_runs_settings_and_applies_a_longer_schedule(
                   "input_size [64, 96] -> [96, 160]"):
         assert named in err
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+
+
+@pytest.mark.parametrize("tool", ["train", "eval"])
+def test_an_unknown_device_name_is_a_one_line_usage_error(
+    tool: str, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mtl_perception.training import evaluate
+
+    if tool == "train":
+        rc = train(data, tmp_path, "--device", "gpu")
+    else:
+        rc = evaluate.main(["--weights", str(tmp_path / "x.pt"), "--data", str(data),
+                            "--device", "gpu"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "unknown device 'gpu'" in err and "cuda:N" in err
+
+
+def test_a_gpu_that_is_not_there_stops_with_the_reason(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = train(data, tmp_path / "run", "--device", "cuda:7", "--epochs-phase1", "1",
+               "--epochs-phase2", "0")
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "--device cuda:7 is not usable" in err
+    assert not (tmp_path / "run" / "last.pt").exists()  # no silent CPU run
+
+
+def test_device_index_out_of_range_names_the_visible_gpus(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    import torch
+
+    from mtl_perception.training.devices import DeviceError, resolve_device
+
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(DeviceError, match=r"no GPU 7: 2 visible \(cuda:0..cuda:1\)"):
+        resolve_device("cuda:7")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(DeviceError, match="has no CUDA support"):
+        resolve_device("cuda")
+    assert resolve_device(None) == torch.device("cpu")
+
+
+def test_the_device_and_precision_are_logged_at_start(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "mtl-train")
+    assert train(data, tmp_path, "--device", "cpu", "--epochs-phase1", "1",
+                 "--epochs-phase2", "0") == 0
+    assert "device cpu (" in caplog.text and "precision fp32" in caplog.text

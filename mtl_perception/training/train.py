@@ -37,6 +37,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .dataio import make_loader
+from .devices import describe
 from .ema import make_ema
 from .evaluate import evaluate_model, fitness, flat_summary
 from .losses import MultiTaskLoss, effective_number_weights
@@ -217,6 +218,8 @@ class Trainer:
         )
         self.use_amp = bool(tcfg["amp"]) and self.info.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        if self.info.is_main:
+            LOG.info("device %s", describe(self.info.device, self.use_amp))
         self.start_epoch, self.best = 0, -1.0
         if ckpt is None and init_weights is not None:
             load_init_weights(self.model, init_weights, self.info.is_main)

@@ -13,6 +13,7 @@ import torch
 from . import distributed as D
 from .checkpoint import CheckpointError, load_checkpoint
 from .dataio import DataError, open_dataset
+from .devices import DeviceError
 from .recipe import RecipeError, load_recipe
 from .resume import ResumeError, apply_flags, asked_recipe, reconcile
 
@@ -50,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-val", type=int, default=None, help="validate on the first N images")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda if usable, else cpu); a GPU asked "
+                        "for and not usable stops the run")
     p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
     p.add_argument("--classes", default=None,
                    help="comma-separated class list replacing the recipe's; 'vehicle' merges "
@@ -125,7 +128,11 @@ def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], 
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    info = D.setup(args.device)
+    try:
+        info = D.setup(args.device)
+    except DeviceError as exc:
+        print(f"mtl-train: {exc}", file=sys.stderr)
+        return 2 if exc.usage else 1
     logging.basicConfig(
         level=logging.INFO if info.is_main else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
