@@ -323,3 +323,51 @@ def test_resume_refuses_to_move_the_phase_boundary_behind_it(tmp_path: Path) -> 
     with pytest.raises(ResumeError, match="epochs_phase1 2 -> 1"):
         Trainer(tiny_recipe(1, 2), tiny_samples(2), None, tmp_path, progress=False,
                 resume=tmp_path / "last.pt")
+
+
+def test_a_batch_without_lane_or_drivable_labels_logs_zero_not_nan(tmp_path: Path) -> None:
+    data = tiny_samples(2)
+    for s in data:
+        s["lane"][:] = 255  # IGNORE: this frame has no lane label
+        s["drivable"][:] = 255
+    tr = Trainer(tiny_recipe(1, 0), data, None, tmp_path, progress=False)
+    tr._enter_phase(1)
+    tr._set_train_mode()
+    before = [p.detach().clone() for p in tr.model.seg_modules()[0].parameters()]
+    logs = tr.train_step(collate_samples(data))
+    assert logs["lane"] == 0.0 and logs["drivable"] == 0.0
+    assert all(np.isfinite(v) for v in logs.values()) and logs["total"] > 0
+    after = list(tr.model.seg_modules()[0].parameters())
+    assert all(torch.isfinite(p).all() for p in after)
+    # AdamW's weight decay still moves them, but not by a gradient step.
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(after, before, strict=True))
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mtl_perception.training.losses import MultiTaskLoss
+    from mtl_perception.training.train import NonFiniteLossError
+
+    calls = {"n": 0}
+    seg_loss = MultiTaskLoss.segmentation_loss
+
+    def poisoned(self: MultiTaskLoss, out: dict, batch: dict) -> dict:
+        terms = seg_loss(self, out, batch)
+        calls["n"] += 1
+        if calls["n"] == 3:  # the first step of epoch 2
+            terms["lane"] = terms["lane"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(MultiTaskLoss, "segmentation_loss", poisoned)
+    tr = Trainer(tiny_recipe(2, 0), tiny_samples(4), None, tmp_path, progress=False)
+    with pytest.raises(NonFiniteLossError) as err:
+        tr.fit()
+    msg = str(err.value)
+    assert "step 3 (epoch 2)" in msg and "loss_lane is nan" in msg and "\n" not in msg
+    assert "keeps epoch 1" in msg
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    # The poisoned step never reached the weights.
+    assert all(torch.isfinite(p).all() for p in tr.model.parameters())

@@ -112,3 +112,23 @@ def test_the_device_and_precision_are_logged_at_start(
     assert train(data, tmp_path, "--device", "cpu", "--epochs-phase1", "1",
                  "--epochs-phase2", "0") == 0
     assert "device cpu (" in caplog.text and "precision fp32" in caplog.text
+
+
+def test_a_non_finite_loss_is_one_line_and_exit_1(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mtl_perception.training.losses import MultiTaskLoss
+
+    detection_loss = MultiTaskLoss.detection_loss
+
+    def poisoned(self: MultiTaskLoss, *args: object, **kw: object) -> dict:
+        terms = detection_loss(self, *args, **kw)  # type: ignore[arg-type]
+        terms["box"] = terms["box"] + float("inf")
+        return terms
+
+    monkeypatch.setattr(MultiTaskLoss, "detection_loss", poisoned)
+    rc = train(data, tmp_path, "--epochs-phase1", "1", "--epochs-phase2", "0")
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "step 1 (epoch 1): loss term loss_box is inf" in err
+    assert "no checkpoint was written yet" in err and not (tmp_path / "last.pt").exists()

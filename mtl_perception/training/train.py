@@ -132,6 +132,10 @@ def load_init_weights(model: nn.Module, path: str | Path, verbose: bool = True) 
                  if skipped else "")
 
 
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite: the run stops (one line) before that step."""
+
+
 class Trainer:
     """Owns model, loss, optimizer, scheduler and scaler for one run (one rank under DDP)."""
 
@@ -240,6 +244,7 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
             self.start_epoch, self.best = int(ckpt["epoch"]), float(ckpt["best_fitness"])
             set_rng_state(ckpt["rng"])
+        self.epoch = self.start_epoch_done = self.start_epoch
         self.ddp: nn.Module = self.model
         self.phase = 0
 
@@ -295,6 +300,8 @@ class Trainer:
             x = preprocess(images).contiguous(memory_format=self.memory_format)
             out = self.ddp(x, with_seg=with_seg)
         loss, logs = self.criterion(out, target, seg_enabled=with_seg)
+        if not math.isfinite(logs["total"]):
+            self._stop_non_finite(logs)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         clip = float(self.recipe["train"]["grad_clip"])
@@ -310,7 +317,18 @@ class Trainer:
             self.ema.update_parameters(self.model)
         return logs
 
+    def _stop_non_finite(self, logs: dict[str, float]) -> None:
+        """Stop before the optimizer step, so no checkpoint ever holds the bad update."""
+        bad = [k for k, v in logs.items() if k != "total" and not math.isfinite(v)] or ["total"]
+        last = self.out / "last.pt"
+        kept = f"{last} keeps epoch {self.start_epoch_done}" if last.exists() else \
+            "no checkpoint was written yet"
+        raise NonFiniteLossError(
+            f"step {self.scheduler.last_epoch + 1} (epoch {self.epoch + 1}): loss term "
+            f"{', '.join('loss_' + k for k in bad)} is {logs[bad[0]]}; stopped ({kept})")
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.epoch = epoch
         self._set_train_mode()
         self.loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
         base, _ = _unwrap(self.train_data)
@@ -434,6 +452,7 @@ class Trainer:
             row["time_s"] = round(time.time() - t0, 2)
             if self.info.is_main:
                 save_atomic(self.checkpoint(done), self.out / "last.pt")
+                self.start_epoch_done = done
                 self._log_csv(row, done)
                 LOG.info("epoch %d/%d %s", done, total, " ".join(
                     f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float)

@@ -16,6 +16,8 @@ from .dataio import DataError, open_dataset
 from .devices import DeviceError
 from .recipe import RecipeError, load_recipe
 from .resume import ResumeError, apply_flags, asked_recipe, reconcile
+from .train import NonFiniteLossError, Trainer
+from .train import __doc__ as doc
 
 LOG = logging.getLogger("mtl-train")
 
@@ -29,8 +31,6 @@ def _parse_hw(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import __doc__ as doc
-
     p = argparse.ArgumentParser(prog="mtl-train", description=(doc or "").splitlines()[0])
     p.add_argument("--config", required=True, help="recipe YAML (config/models/*.yaml)")
     p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
@@ -100,8 +100,6 @@ def _resume_path(args: argparse.Namespace, out: Path) -> Path | None:
 
 
 def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], Path]:
-    from .train import Trainer
-
     file_recipe = load_recipe(args.config)
     flags = cli_flags(args)
     recipe = apply_flags(file_recipe, flags)
@@ -143,6 +141,10 @@ def run(argv: list[str] | None = None) -> int:
         print(f"mtl-train: {exc}", file=sys.stderr)
         D.cleanup()
         return 2
+    except NonFiniteLossError as exc:
+        print(f"mtl-train: {exc}", file=sys.stderr)
+        D.cleanup()
+        return 1
     except KeyboardInterrupt:
         print("mtl-train: interrupted; resume with --resume auto", file=sys.stderr)
         D.cleanup()
