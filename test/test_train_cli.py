@@ -132,3 +132,55 @@ def test_a_non_finite_loss_is_one_line_and_exit_1(
     err = capsys.readouterr().err.strip()
     assert rc == 1 and "\n" not in err and "step 1 (epoch 1): loss term loss_box is inf" in err
     assert "no checkpoint was written yet" in err and not (tmp_path / "last.pt").exists()
+
+
+def _copy_data(data: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(data, dest)
+    return dest
+
+
+def test_the_data_report_is_logged_and_written(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = _copy_data(data, tmp_path / "data")
+    masks = sorted((root / "labels" / "drivable" / "masks" / "train").iterdir())
+    masks[0].unlink()  # one frame without its drivable mask
+    caplog.set_level(logging.INFO, "mtl-train")
+    assert train(root, tmp_path / "run", "--epochs-phase1", "1", "--epochs-phase2", "0") == 0
+    text = (tmp_path / "run" / "data_report.txt").read_text()
+    assert "train: 4 images (.jpg)" in text and text.strip() in caplog.text
+    assert "drivable: 3 labelled, 1 without (" + masks[0].stem + ".jpg)" in text
+    assert "detection: 4 labelled, 0 without" in text and "lane: 4 labelled" in text
+
+
+def test_png_images_named_jpg_in_the_labels_stop_the_run(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    root = _copy_data(data, tmp_path / "data")
+    for split in ("train", "val"):
+        for jpg in (root / "images" / "100k" / split).glob("*.jpg"):
+            cv2.imwrite(str(jpg.with_suffix(".png")), cv2.imread(str(jpg)))
+            jpg.unlink()
+    rc = train(root, tmp_path / "run", "--epochs-phase1", "1", "--epochs-phase2", "0")
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert "the detection labels name synth0-train-000000.jpg but the image is " \
+           "synth0-train-000000.png" in err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_trained_task_without_any_label_stops_saying_where_it_looked(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _copy_data(data, tmp_path / "data")
+    lane_json = root / "labels" / "lane" / "polygons" / "lane_train.json"
+    lane_json.unlink()
+    rc = train(root, tmp_path / "run", "--epochs-phase1", "1", "--epochs-phase2", "0")
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err
+    assert "the recipe trains lane but no train image has lane labels" in err
+    assert f"looked in {lane_json}" in err

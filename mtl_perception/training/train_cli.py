@@ -12,6 +12,7 @@ import torch
 
 from . import distributed as D
 from .checkpoint import CheckpointError, load_checkpoint
+from .data_report import report_data
 from .dataio import DataError, open_dataset
 from .devices import DeviceError
 from .recipe import RecipeError, load_recipe
@@ -112,6 +113,10 @@ def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], 
     train_ds = open_dataset(args.data, args.train_split, recipe, train=True)
     val_ds = open_dataset(args.data, args.val_split, recipe, train=False) \
         if int(recipe["train"]["val_every"]) > 0 else None
+    report = report_data(args.data, [train_ds] + ([val_ds] if val_ds is not None else []),
+                         list(recipe["tasks"]), out if info.is_main else None)
+    if report and info.is_main:
+        LOG.info("%s", report)
     if args.limit_train:
         train_ds = torch.utils.data.Subset(train_ds, range(min(args.limit_train, len(train_ds))))
     if val_ds is not None and args.limit_val:
