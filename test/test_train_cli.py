@@ -184,3 +184,45 @@ def test_a_trained_task_without_any_label_stops_saying_where_it_looked(
     assert rc == 2 and "\n" not in err
     assert "the recipe trains lane but no train image has lane labels" in err
     assert f"looked in {lane_json}" in err
+
+
+def test_run_dir_holds_the_resolved_recipe_and_refuses_a_second_fresh_run(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mtl_perception.training.recipe import load_recipe
+
+    caplog.set_level(logging.INFO, "mtl-train")
+    out = tmp_path / "run"
+    assert train(data, out, "--epochs-phase1", "1", "--epochs-phase2", "0", "--seed", "7") == 0
+    ckpt = load_checkpoint(out / "last.pt")
+    resolved = load_recipe(out / "recipe.yaml")  # strict: a recipe mtl-train accepts
+    assert resolved["train"]["seed"] == 7 and ckpt["recipe"]["train"]["seed"] == 7
+    assert {k: v for k, v in resolved.items() if k != "name"} == \
+        {k: v for k, v in ckpt["recipe"].items() if k != "name"}
+    assert "seed 7" in caplog.text
+    # --val-every 0 still validates once at the end, so best.pt exists.
+    assert (out / "best.pt").exists() and ckpt["best_fitness"] >= 0
+    # The lr of the warm-up's first epoch is 4e-05, not 0.0000.
+    assert "lr=4e-05" in caplog.text and "lr=0.0000" not in caplog.text
+    # A fresh run into the same folder refuses; --overwrite replaces the old run's files.
+    rc = train(data, out, "--epochs-phase1", "1", "--epochs-phase2", "0")
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "already holds a run (last.pt, best.pt" in err
+    (out / "best.pt").write_bytes(b"stale")
+    assert train(data, out, "--epochs-phase1", "1", "--epochs-phase2", "0", "--overwrite",
+                 "--val-split", "nope") == 0  # no val split: no best.pt, and no stale one
+    assert not (out / "best.pt").exists() and load_checkpoint(out / "last.pt")["epoch"] == 1
+
+
+def test_curves_mark_the_phase_boundary_and_plot_the_lr() -> None:
+    from mtl_perception.training.plots import log_figure
+
+    rows = [{"epoch": str(e), "phase": "1" if e <= 2 else "2", "lr": str(0.004 / e),
+             "loss_total": str(2.0 / e), "val_fitness": ""} for e in range(1, 5)]
+    fig = log_figure(rows)
+    losses, _metrics, lr = fig.axes
+    assert [list(ln.get_ydata()) for ln in lr.get_lines() if ln.get_label() == "lr"] == \
+        [[0.004 / e for e in range(1, 5)]]
+    marks = [ln for ln in losses.get_lines() if ln.get_label().startswith("phase 2")]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [2.5, 2.5]

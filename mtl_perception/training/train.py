@@ -43,6 +43,7 @@ from .evaluate import evaluate_model, fitness, flat_summary
 from .losses import MultiTaskLoss, effective_number_weights
 from .model import MultiTaskNet, build_model, preprocess
 from .resume import reconcile
+from .rundir import write_run_recipe
 
 LOG = logging.getLogger("mtl-train")
 CSV_FIELDS = [
@@ -428,6 +429,8 @@ class Trainer:
         stop = total if max_epochs is None else min(total, max_epochs)
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            write_run_recipe(self.out, self.recipe)
+            LOG.info("seed %d; resolved recipe in %s", self.seed, self.out / "recipe.yaml")
         last_metrics: dict[str, Any] | None = None
         for epoch in range(self.start_epoch, stop):
             phase = self.phase_of(epoch)
@@ -440,7 +443,8 @@ class Trainer:
                                    "lr": self.optimizer.param_groups[0]["lr"]}
             row.update(self.train_epoch(epoch))
             done = epoch + 1
-            validate = self.val_every > 0 and (done % self.val_every == 0 or done == total)
+            # The last epoch always validates (also with val_every 0), so best.pt exists.
+            validate = done == total or (self.val_every > 0 and done % self.val_every == 0)
             if validate and self.info.is_main:
                 last_metrics = self.validate()
                 if last_metrics is not None:
@@ -455,7 +459,8 @@ class Trainer:
                 self.start_epoch_done = done
                 self._log_csv(row, done)
                 LOG.info("epoch %d/%d %s", done, total, " ".join(
-                    f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float)
+                    f"{k}={v:.3g}" if k == "lr" else f"{k}={v:.4f}"
+                    for k, v in row.items() if isinstance(v, float)
                 ))
             D.barrier(self.info)
             over = max_minutes is not None and time.time() - t_start > 60 * max_minutes

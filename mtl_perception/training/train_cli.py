@@ -17,6 +17,7 @@ from .dataio import DataError, open_dataset
 from .devices import DeviceError
 from .recipe import RecipeError, load_recipe
 from .resume import ResumeError, apply_flags, asked_recipe, reconcile
+from .rundir import RunDirError, prepare_run_dir
 from .train import NonFiniteLossError, Trainer
 from .train import __doc__ as doc
 
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", default=None,
                    help="comma-separated class list replacing the recipe's; 'vehicle' merges "
                         "car, truck, bus and train (the peers' one-class protocol)")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: recipe)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let a fresh run replace another run's files in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop after the first epoch that ends past this wall-clock budget")
@@ -73,7 +77,7 @@ def cli_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe values given on the command line, as dotted keys."""
     flags: dict[str, Any] = {}
     for key in ("epochs_phase1", "epochs_phase2", "batch_size", "lr", "workers", "val_every",
-                "ema_decay", "ema_tau_steps"):
+                "ema_decay", "ema_tau_steps", "seed"):
         if getattr(args, key) is not None:
             flags[f"train.{key}"] = getattr(args, key)
     if args.no_pretrained:
@@ -100,6 +104,17 @@ def _resume_path(args: argparse.Namespace, out: Path) -> Path | None:
     return None
 
 
+def _open_val(args: argparse.Namespace, recipe: dict[str, Any]) -> Any:
+    """The validation split; with val_every 0 it is optional (then no best.pt)."""
+    try:
+        return open_dataset(args.data, args.val_split, recipe, train=False)
+    except DataError as exc:
+        if int(recipe["train"]["val_every"]) > 0:
+            raise
+        LOG.warning("no validation split (%s): the run writes no best.pt", exc)
+        return None
+
+
 def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], Path]:
     file_recipe = load_recipe(args.config)
     flags = cli_flags(args)
@@ -110,9 +125,10 @@ def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], 
     if resume is not None:
         ckpt = load_checkpoint(resume, info.device)
         recipe, _ = reconcile(ckpt, asked_recipe(ckpt, file_recipe, flags), str(resume))
+    if info.is_main:
+        prepare_run_dir(out, resuming=ckpt is not None, overwrite=args.overwrite)
     train_ds = open_dataset(args.data, args.train_split, recipe, train=True)
-    val_ds = open_dataset(args.data, args.val_split, recipe, train=False) \
-        if int(recipe["train"]["val_every"]) > 0 else None
+    val_ds = _open_val(args, recipe)
     report = report_data(args.data, [train_ds] + ([val_ds] if val_ds is not None else []),
                          list(recipe["tasks"]), out if info.is_main else None)
     if report and info.is_main:
@@ -142,7 +158,7 @@ def run(argv: list[str] | None = None) -> int:
     )
     try:
         result, out = _train(args, info)
-    except (RecipeError, DataError, CheckpointError, ResumeError) as exc:
+    except (RecipeError, DataError, CheckpointError, ResumeError, RunDirError) as exc:
         print(f"mtl-train: {exc}", file=sys.stderr)
         D.cleanup()
         return 2
