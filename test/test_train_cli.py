@@ -226,3 +226,25 @@ def test_curves_mark_the_phase_boundary_and_plot_the_lr() -> None:
         [[0.004 / e for e in range(1, 5)]]
     marks = [ln for ln in losses.get_lines() if ln.get_label().startswith("phase 2")]
     assert len(marks) == 1 and list(marks[0].get_xdata()) == [2.5, 2.5]
+
+
+def test_a_single_task_recipe_says_up_front_that_it_is_not_deployable(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mtl_perception.training import export
+
+    cfg = tmp_path / "det_only.yaml"
+    cfg.write_text(TINY.read_text() + "tasks: [detection]\n")
+    caplog.set_level(logging.INFO, "mtl-train")
+    rc = main(["--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "run"),
+               "--quiet", "--input-size", "64x96", "--batch-size", "2", "--workers", "0",
+               "--epochs-phase1", "1", "--epochs-phase2", "0"])
+    assert rc == 0
+    first = caplog.text.index("the recipe trains only detection")
+    assert first < caplog.text.index("epoch 1/1") and "mtl-export refuses it" in caplog.text
+    capsys.readouterr()
+    rc = export.main(["--weights", str(tmp_path / "run" / "last.pt"), "--out",
+                      str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "\n" not in err and "needs all three tasks" in err

@@ -15,7 +15,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .data_report import report_data
 from .dataio import DataError, open_dataset
 from .devices import DeviceError
-from .recipe import RecipeError, load_recipe
+from .recipe import TASKS, RecipeError, load_recipe
 from .resume import ResumeError, apply_flags, asked_recipe, reconcile
 from .rundir import RunDirError, prepare_run_dir
 from .train import NonFiniteLossError, Trainer
@@ -125,6 +125,10 @@ def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], 
     if resume is not None:
         ckpt = load_checkpoint(resume, info.device)
         recipe, _ = reconcile(ckpt, asked_recipe(ckpt, file_recipe, flags), str(resume))
+    if info.is_main and set(recipe["tasks"]) != set(TASKS):
+        LOG.warning("the recipe trains only %s: a single-task model for mtl-eval and the "
+                    "multi-task vs single-task benchmark; mtl-export refuses it (the node's "
+                    "model has all three tasks)", ", ".join(recipe["tasks"]))
     if info.is_main:
         prepare_run_dir(out, resuming=ckpt is not None, overwrite=args.overwrite)
     train_ds = open_dataset(args.data, args.train_split, recipe, train=True)
