@@ -79,3 +79,17 @@ def test_oracle_frame_scores_perfectly(drive: tuple[Path, list[str], Path],
     assert metrics["drivable"]["miou_binary_yolop"] == pytest.approx(1.0)
     assert metrics["lane"]["iou"] == pytest.approx(1.0)
     assert "vehicle AP50 1.000" in capsys.readouterr().out
+
+
+def test_a_bag_with_broken_metadata_is_one_line(
+    drive: tuple[Path, list[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _root, _names, model = drive
+    bag = tmp_path / "broken"
+    bag.mkdir()
+    (bag / "metadata.yaml").write_text("rosbag2_bagfile_information:\n  version: [oops\n")
+    rc = offline.main([str(bag), "--model", str(model), "--out", str(tmp_path / "out"),
+                       "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "Traceback" not in err
+    assert f"cannot read bag {bag}: Could not load YAML" in err

@@ -371,3 +371,19 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
     # The poisoned step never reached the weights.
     assert all(torch.isfinite(p).all() for p in tr.model.parameters())
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04 truncated zip"])
+def test_a_corrupt_checkpoint_is_one_line_about_the_file(tmp_path: Path, content: bytes,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from mtl_perception.training import evaluate
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    with pytest.raises(CheckpointError, match="corrupt, truncated or not a PyTorch") as err:
+        load_checkpoint(bad)
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+    rc = evaluate.main(["--weights", str(bad), "--data", str(tmp_path), "--device", "cpu"])
+    out = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in out and "weights_only" not in out
