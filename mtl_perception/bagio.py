@@ -13,6 +13,7 @@ files the ROS build uses).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.msg import get_types_from_msg
 from rosbags.typesys.store import Typestore
@@ -351,7 +352,10 @@ class TopicInfo:
     count: int
 
 
-def _open_reader(path: str | Path) -> Reader:
+@contextlib.contextmanager
+def _open_reader(path: str | Path) -> Iterator[Reader]:
+    """An open Reader; a bag rosbags cannot read (e.g. a broken metadata.yaml) is a
+    one-line :class:`BagError`."""
     bag = Path(path)
     if not bag.exists():
         raise BagError(f"bag {bag} does not exist")
@@ -359,7 +363,16 @@ def _open_reader(path: str | Path) -> Reader:
         bag = bag.parent  # rosbags opens the bag directory (metadata.yaml)
     if not (bag / "metadata.yaml").is_file():
         raise BagError(f"{bag} is not a rosbag2 bag (no metadata.yaml)")
-    return Reader(bag)
+    try:
+        reader = Reader(bag)
+        reader.open()
+    except ReaderError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BagError(f"cannot read bag {bag}: {first}") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
 
 
 def is_bag(path: str | Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -78,10 +79,14 @@ def bdd_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_reads_official_layout_and_skips_bad_labels(bdd_root: Path) -> None:
-    with pytest.warns(UserWarning, match="2 malformed boxes; 1 malformed lanes") as record:
+def test_reads_official_layout_and_skips_bad_labels(
+    bdd_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "mtl-data"):
         ds = BddDataset(bdd_root, "val", input_size=(288, 512))
-    assert len([r for r in record if issubclass(r.category, UserWarning)]) == 1
+    warned = [r.getMessage() for r in caplog.records if r.name == "mtl-data"]
+    assert len(warned) == 1 and "2 malformed boxes; 1 malformed lanes" in warned[0]
+    assert warned[0].startswith(f"data {bdd_root}, split val: skipped")
     assert ds.stats.malformed_boxes == 2 and ds.stats.malformed_lanes == 1
     assert len(ds) == 3
     s = ds[0]

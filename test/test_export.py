@@ -25,7 +25,7 @@ TINY: dict[str, Any] = {
     "input_size": [64, 96],
     "classes": ["car", "pedestrian"],
     "neck": {"channels": 16, "repeats": 1},
-    "det_head": {"channels": 16, "convs": 1},
+    "det_head": {"convs": 1},
     "seg_head": {"channels": 8, "low_level_channels": 8},
 }
 

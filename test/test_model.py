@@ -107,7 +107,7 @@ def test_vehicle_and_two_class_drivable_options() -> None:
     ("bad", "match"),
     [({"backbone": {"name": "vgg"}}, "backbone"), ({"input_size": [100, 640]}, "input_size"),
      ({"classes": ["car", "vehicle"]}, "vehicle"), ({"drivable_classes": 4}, "drivable"),
-     ({"tasks": []}, "tasks"), ({"bogus": 1}, "unknown recipe keys"),
+     ({"tasks": []}, "tasks"), ({"bogus": 1}, "unknown recipe key"),
      ({"anchors": [[[1, 2]]]}, "anchors")],
 )
 def test_bad_recipes_give_one_line_errors(bad: dict, match: str) -> None:

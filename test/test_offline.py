@@ -161,3 +161,17 @@ def test_bad_saved_predictions_are_one_line_or_a_counted_skip(
     bad.write_text("{not json")
     assert score.main(["--data", str(root), "--detections", str(bad)]) == 1
     assert "not a BDD/scalabel frame list" in capsys.readouterr().err
+
+
+def test_a_bag_with_broken_metadata_is_one_line(
+    drive: tuple[Path, list[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _root, _names, model = drive
+    bag = tmp_path / "broken"
+    bag.mkdir()
+    (bag / "metadata.yaml").write_text("rosbag2_bagfile_information:\n  version: [oops\n")
+    rc = offline.main([str(bag), "--model", str(model), "--out", str(tmp_path / "out"),
+                       "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "Traceback" not in err
+    assert f"cannot read bag {bag}: Could not load YAML" in err

@@ -22,7 +22,7 @@ TINY = {
     "input_size": [64, 96],
     "classes": ["vehicle", "pedestrian"],
     "neck": {"channels": 16, "repeats": 1},
-    "det_head": {"channels": 16, "convs": 1},
+    "det_head": {"convs": 1},
     "seg_head": {"channels": 8, "low_level_channels": 8},
 }
 
@@ -173,3 +173,51 @@ def test_early_stages_stay_float_unless_asked(tmp_path: Path, setup: dict[str, P
                                    frames=2, quantize_early=True)
     assert all(_early_conv_weights_dequantized(out))
     assert info["keep_float_prefixes"] == []
+
+
+def test_an_already_quantized_model_is_refused_at_once(
+    setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    start = time.monotonic()
+    rc = quantize.main(["--model", str(setup["int8"]), "--calib", str(setup["fp32"].parent /
+                        "synth/images/100k/train"), "--out", str(tmp_path / "again.onnx")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "is already quantized" in err
+    assert "mtl-export" in err and not (tmp_path / "again.onnx").exists()
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize("bad", ["missing", "empty"])
+def test_bad_eval_data_is_refused_before_calibrating(
+    setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    root = tmp_path / "eval"
+    if bad == "empty":
+        (root / "images" / "100k" / "val").mkdir(parents=True)
+    rc = quantize.main(["--model", str(setup["fp32"]), "--calib", str(setup["fp32"].parent /
+                        "synth/images/100k/train"), "--out", str(tmp_path / "q.onnx"),
+                        "--eval-data", str(root)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and f"--eval-data {root}" in err
+    assert not (tmp_path / "q.onnx").exists()  # nothing calibrated or written
+
+
+def test_onnx_runtime_log_stays_quiet_unless_verbose(setup: dict[str, Path],
+                                                     tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    calib = str(setup["fp32"].parent / "synth/images/100k/train")
+    base = [sys.executable, "-m", "mtl_perception.training.quantize", "--model",
+            str(setup["fp32"]), "--calib", calib, "--calib-frames", "2", "--runs", "1"]
+    quiet = subprocess.run([*base, "--out", str(tmp_path / "a.onnx")], capture_output=True,
+                           text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.strip().splitlines() == [
+        f"mtl-quantize: wrote {tmp_path / 'a.onnx'} (2 calibration frames, "
+        + quiet.stderr.split("frames, ")[1].split(")")[0] + ")"]
+    loud = subprocess.run([*base, "--out", str(tmp_path / "b.onnx"), "--verbose"],
+                          capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "root:" in loud.stderr

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from mtl_perception.training.data import BDD_CLASSES, BddDataset, poly2d_points
 from mtl_perception.training.synth import generate, generate_drive, main, render_still
@@ -112,3 +113,25 @@ def test_drive_is_ordered_and_temporally_coherent(tmp_path: Path) -> None:
     assert [f["name"] for f in det] == names[:3]
     assert det[2] == frames[2].det
     assert (tmp_path / "images/100k/val" / names[2]).is_file()
+
+
+def test_nonsense_arguments_are_one_line_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for args, named in ((["--train", "-5"], "--train: must be >= 0, got -5"),
+                        (["--width", "10", "--height", "10"], "--width: must be >= 64, got 10"),
+                        (["--workers", "0"], "--workers: must be >= 1, got 0")):
+        with pytest.raises(SystemExit) as code:
+            main(["--out", str(tmp_path / "d"), *args])
+        err = capsys.readouterr().err.strip()
+        assert code.value.code == 2 and err == f"mtl-synth: error: argument {named}"
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_unwritable_out_is_one_line_before_any_worker_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rc = main(["--out", "/proc/nope", "--train", "4", "--val", "1", "--workers", "2",
+               "--width", "64", "--height", "64", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err == "mtl-synth: cannot write /proc/nope: No such file or directory"

@@ -20,7 +20,8 @@ from mtl_perception.training.recipe import (
     normalize_recipe,
     with_input_size,
 )
-from mtl_perception.training.train import Trainer, _apply_overrides, build_parser, main
+from mtl_perception.training.train import Trainer, main
+from mtl_perception.training.train_cli import _apply_overrides, build_parser
 
 HW = (64, 96)
 
@@ -250,3 +251,143 @@ def test_checkpoint_with_ema_exports_the_averaged_weights(tmp_path: Path) -> Non
         assert torch.equal(loaded.state_dict()[k], v), k
     assert any(not torch.equal(ckpt["model"][k], v)
                for k, v in ckpt["ema"].items() if v.is_floating_point())
+
+
+def _record_lrs(trainer: Trainer) -> list[float]:
+    """The learning rate each optimizer step of ``trainer`` runs at."""
+    lrs: list[float] = []
+    step = trainer.train_step
+
+    def recording(batch: dict[str, Any]) -> dict[str, float]:
+        lrs.append(float(trainer.optimizer.param_groups[0]["lr"]))
+        return step(batch)
+
+    trainer.train_step = recording  # type: ignore[method-assign]
+    return lrs
+
+
+def test_resume_into_a_longer_schedule_continues_the_new_cosine(tmp_path: Path) -> None:
+    data = tiny_samples(4)  # 2 steps per epoch; warm-up: the first step
+    # A fresh run's lr per step does not depend on its weights: step its scheduler alone.
+    fresh = Trainer(tiny_recipe(1, 3), data, None, tmp_path / "fresh", progress=False)
+    fresh_lrs = []
+    for _ in range(4 * len(fresh.loader)):
+        fresh_lrs.append(float(fresh.optimizer.param_groups[0]["lr"]))
+        fresh.optimizer.step()  # no gradients: only keeps torch's step-order check quiet
+        fresh.scheduler.step()
+    short = Trainer(tiny_recipe(1, 1), data, None, tmp_path / "run", progress=False)
+    short.fit()  # finished: its cosine reached the floor
+    longer = Trainer(tiny_recipe(1, 3), data, None, tmp_path / "run", progress=False,
+                     resume=tmp_path / "run" / "last.pt")
+    resumed_lrs = _record_lrs(longer)
+    longer.fit()
+    assert len(fresh_lrs) == 8 and len(resumed_lrs) == 4
+    assert resumed_lrs == pytest.approx(fresh_lrs[4:], rel=1e-12)
+    assert resumed_lrs[0] > 10 * fresh_lrs[-1]  # not stuck at the floor
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["epoch"] == 4 and ckpt["recipe"]["train"]["epochs_phase2"] == 3
+
+
+def test_resume_with_an_unchanged_schedule_keeps_the_checkpoints_lr(tmp_path: Path) -> None:
+    data = tiny_samples(4)
+    part = Trainer(tiny_recipe(1, 1), data, None, tmp_path, progress=False)
+    part.fit(max_epochs=1)
+    lr_next = part.optimizer.param_groups[0]["lr"]
+    resumed = Trainer(tiny_recipe(1, 1), data, None, tmp_path, progress=False,
+                      resume=tmp_path / "last.pt")
+    assert resumed.optimizer.param_groups[0]["lr"] == lr_next
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"train": {"batch_size": 4}}, "train.batch_size 2 -> 4"),
+    ({"train": {"lr": 0.1}}, "train.lr 0.002 -> 0.1"),
+    ({"train": {"seed": 3}}, "train.seed 0 -> 3"),
+    ({"classes": ["vehicle"]}, "classes"),
+    ({"input_size": [96, 128]}, "input_size [64, 96] -> [96, 128]"),
+    ({"train": {"ema_decay": 0.5}}, "train.ema_decay"),
+])
+def test_resume_with_a_setting_that_shapes_the_weights_is_refused(
+    tmp_path: Path, change: dict[str, Any], named: str
+) -> None:
+    from mtl_perception.training.recipe import _merge
+    from mtl_perception.training.resume import ResumeError
+
+    Trainer(tiny_recipe(1, 0), tiny_samples(2), None, tmp_path, progress=False).fit()
+    asked = normalize_recipe(_merge(tiny_recipe(1, 0), change))
+    with pytest.raises(ResumeError, match="cannot resume") as err:
+        Trainer(asked, tiny_samples(2), None, tmp_path, progress=False,
+                resume=tmp_path / "last.pt")
+    assert named in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resume_refuses_to_move_the_phase_boundary_behind_it(tmp_path: Path) -> None:
+    from mtl_perception.training.resume import ResumeError
+
+    Trainer(tiny_recipe(2, 0), tiny_samples(2), None, tmp_path, progress=False).fit()
+    with pytest.raises(ResumeError, match="epochs_phase1 2 -> 1"):
+        Trainer(tiny_recipe(1, 2), tiny_samples(2), None, tmp_path, progress=False,
+                resume=tmp_path / "last.pt")
+
+
+def test_a_batch_without_lane_or_drivable_labels_logs_zero_not_nan(tmp_path: Path) -> None:
+    data = tiny_samples(2)
+    for s in data:
+        s["lane"][:] = 255  # IGNORE: this frame has no lane label
+        s["drivable"][:] = 255
+    tr = Trainer(tiny_recipe(1, 0), data, None, tmp_path, progress=False)
+    tr._enter_phase(1)
+    tr._set_train_mode()
+    before = [p.detach().clone() for p in tr.model.seg_modules()[0].parameters()]
+    logs = tr.train_step(collate_samples(data))
+    assert logs["lane"] == 0.0 and logs["drivable"] == 0.0
+    assert all(np.isfinite(v) for v in logs.values()) and logs["total"] > 0
+    after = list(tr.model.seg_modules()[0].parameters())
+    assert all(torch.isfinite(p).all() for p in after)
+    # AdamW's weight decay still moves them, but not by a gradient step.
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(after, before, strict=True))
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mtl_perception.training.losses import MultiTaskLoss
+    from mtl_perception.training.train import NonFiniteLossError
+
+    calls = {"n": 0}
+    seg_loss = MultiTaskLoss.segmentation_loss
+
+    def poisoned(self: MultiTaskLoss, out: dict, batch: dict) -> dict:
+        terms = seg_loss(self, out, batch)
+        calls["n"] += 1
+        if calls["n"] == 3:  # the first step of epoch 2
+            terms["lane"] = terms["lane"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(MultiTaskLoss, "segmentation_loss", poisoned)
+    tr = Trainer(tiny_recipe(2, 0), tiny_samples(4), None, tmp_path, progress=False)
+    with pytest.raises(NonFiniteLossError) as err:
+        tr.fit()
+    msg = str(err.value)
+    assert "step 3 (epoch 2)" in msg and "loss_lane is nan" in msg and "\n" not in msg
+    assert "keeps epoch 1" in msg
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    # The poisoned step never reached the weights.
+    assert all(torch.isfinite(p).all() for p in tr.model.parameters())
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04 truncated zip"])
+def test_a_corrupt_checkpoint_is_one_line_about_the_file(tmp_path: Path, content: bytes,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from mtl_perception.training import evaluate
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    with pytest.raises(CheckpointError, match="corrupt, truncated or not a PyTorch") as err:
+        load_checkpoint(bad)
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+    rc = evaluate.main(["--weights", str(bad), "--data", str(tmp_path), "--device", "cpu"])
+    out = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in out and "weights_only" not in out

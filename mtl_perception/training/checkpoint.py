@@ -7,6 +7,7 @@ it, and it carries the recipe and class names so export can rebuild the model fr
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt/foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {_load_failure(exc)}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "recipe" not in ckpt:
         raise CheckpointError(f"{path} is not an mtl_perception checkpoint (no model/recipe)")
     return ckpt
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load failed, in words about the file (not torch's weights_only advice)."""
+    text = str(exc)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m:
+        return (f"it holds a Python object ({m.group(1)}) that a safe load refuses; "
+                "it was not written by mtl-train")
+    if isinstance(exc, OSError):
+        return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"the file is corrupt, truncated or not a PyTorch checkpoint ({type(exc).__name__})"
 
 
 def deployable_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:

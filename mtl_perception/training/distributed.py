@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -34,10 +36,8 @@ def setup(device: str | None = None) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and device != "cpu"
-    if device not in (None, "cpu", "cuda") and not str(device).startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; use cpu or cuda")
-    dev = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+    dev = resolve_device(device, local if world > 1 else None)
+    use_cuda = dev.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():

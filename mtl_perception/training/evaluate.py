@@ -212,6 +212,7 @@ def stats_main(argv: list[str]) -> int:
 def eval_main(argv: list[str]) -> int:
     from .checkpoint import CheckpointError
     from .dataio import DataError, make_loader
+    from .devices import DeviceError, describe, resolve_device
     from .model import model_from_checkpoint
     from .plots import plot_pr_curves
 
@@ -222,13 +223,19 @@ def eval_main(argv: list[str]) -> int:
     p.add_argument("--out", default=None, help="JSON path (default: next to the weights)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda if usable, else cpu)")
     p.add_argument("--conf", type=float, default=YOLOP_CONF)
     p.add_argument("--iou", type=float, default=YOLOP_NMS_IOU)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as exc:
+        print(f"mtl-eval: {exc}", file=sys.stderr)
+        return 2 if exc.usage else 1
+    logging.getLogger("mtl-eval").info("device %s", describe(device, amp=False))
     try:
         model, ckpt = model_from_checkpoint(args.weights, device)
         loader = make_loader(

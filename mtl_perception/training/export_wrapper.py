@@ -32,7 +32,8 @@ class ExportWrapper(nn.Module):
         super().__init__()
         missing = [t for t in REQUIRED_TASKS if t not in model.tasks]
         if missing:
-            raise ValueError(f"export needs all three tasks; the recipe lacks {missing}")
+            raise ValueError(f"export needs all three tasks; the recipe lacks {missing} (a "
+                             "single-task model is for mtl-eval and the benchmarks)")
         self.model = model
         # (x/255 - mean)/std == x * scale + shift: one multiply-add that TensorRT folds.
         std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)

@@ -74,6 +74,15 @@ def tversky_loss(
     return 1.0 - (tp + 1.0) / (tp + alpha * fp + beta * fn + 1.0)
 
 
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                         weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy over the labelled pixels; exactly 0 (and no gradient) when a batch has
+    none, where ``F.cross_entropy``'s mean would be 0 / 0 = NaN."""
+    if not bool((target != IGNORE_INDEX).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX)
+
+
 class MultiTaskLoss(nn.Module):
     """Computes every loss term of the recipe; returns (total, {name: detached value})."""
 
@@ -148,14 +157,13 @@ class MultiTaskLoss(nn.Module):
         cfg = self.cfg
         terms: dict[str, torch.Tensor] = {}
         if "drivable" in out:
-            terms["drivable"] = F.cross_entropy(
-                out["drivable"].float(), batch["drivable"].long(), ignore_index=IGNORE_INDEX
-            )
+            terms["drivable"] = masked_cross_entropy(out["drivable"].float(),
+                                                     batch["drivable"].long())
         if "lane" in out:
             logits = out["lane"].float()
             target = batch["lane"].long()
             weight = torch.tensor([float(cfg["lane_bg_weight"]), 1.0], device=logits.device)
-            lane = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX)
+            lane = masked_cross_entropy(logits, target, weight)
             if cfg["lane_overlap"] == "tversky":
                 lane = lane + tversky_loss(
                     logits, target, float(cfg["tversky_alpha"]), float(cfg["tversky_beta"])

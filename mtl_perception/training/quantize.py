@@ -35,6 +35,7 @@ from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
 from mtl_perception.inference.trt_onnx import read_model_spec
 
 from .calibration import calibration_batches
+from .quantize_checks import check_eval_data, quiet_logs, refuse_quantized
 
 LOG = logging.getLogger("mtl-quantize")
 QUANT_KEY = "mtl_perception.quantization"
@@ -215,6 +216,7 @@ def quantize_model(
         raise ValueError(f"target must be one of {TARGETS}")
     spec = read_model_spec(model_in)
     proto = onnx.load(str(model_in))
+    refuse_quantized(proto, model_in, QUANT_KEY)
     check_histogram_memory(proto, method, frames)
     _name_nodes(proto)
     heads = head_convs(proto.graph)
@@ -378,11 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-limit", type=int, help="evaluate on the first N images")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per model")
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
+    parser.add_argument("--verbose", action="store_true", help="show ONNX Runtime's own log")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    quiet_logs(args.verbose)
     from .calibration import CalibrationError
 
     try:
+        check_eval_data(args.eval_data, args.eval_split)
         info = quantize_model(args.model, args.out, args.calib, args.calib_frames,
                               args.calib_every, args.quantize_heads, args.target, args.method,
                               args.calib_topic, args.keep_float,

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .recipe_schema import SchemaError, check_ranges, check_tree
+
 BDD_CLASSES: tuple[str, ...] = (
     "pedestrian",
     "rider",
@@ -134,14 +136,24 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path} must be a YAML mapping, got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
-    return normalize_recipe(raw)
+    try:
+        return normalize_recipe(raw)
+    except RecipeError as exc:
+        raise RecipeError(f"{path}: {exc}") from exc
 
 
 def normalize_recipe(raw: dict[str, Any]) -> dict[str, Any]:
-    """Merge a (partial) recipe dict over the defaults and validate it."""
-    unknown = set(raw) - set(DEFAULTS)
-    if unknown:
-        raise RecipeError(f"unknown recipe keys: {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    """Merge a (partial) recipe dict over the defaults and validate it.
+
+    Every key at every depth must be one of the defaults' (``augment``: an ``AugmentConfig``
+    field) and every value must have its default's type; see ``recipe_schema``.
+    """
+    if not isinstance(raw, dict):
+        raise RecipeError(f"a recipe must be a mapping; got {type(raw).__name__}")
+    try:
+        check_tree(raw, DEFAULTS)
+    except SchemaError as exc:
+        raise RecipeError(str(exc)) from exc
     recipe = _merge(DEFAULTS, raw)
     validate_recipe(recipe)
     return recipe
@@ -154,6 +166,10 @@ def _require(cond: bool, msg: str) -> None:
 
 def validate_recipe(recipe: dict[str, Any]) -> None:
     """Raise :class:`RecipeError` with a one-line reason for the first bad value."""
+    try:
+        check_ranges(recipe)
+    except SchemaError as exc:
+        raise RecipeError(str(exc)) from exc
     bb = recipe["backbone"]
     _require(bb.get("name") in BACKBONES, f"backbone.name must be one of {BACKBONES}")
     width = bb.get("width_mult", 1.0)
@@ -173,7 +189,8 @@ def validate_recipe(recipe: dict[str, Any]) -> None:
     )
     classes = recipe["classes"]
     _require(
-        isinstance(classes, list) and len(classes) > 0 and len(set(classes)) == len(classes),
+        isinstance(classes, list) and len(classes) > 0
+        and all(isinstance(c, str) for c in classes) and len(set(classes)) == len(classes),
         "classes must be a non-empty list of unique names",
     )
     allowed = set(BDD_CLASSES) | {"vehicle"}
@@ -185,7 +202,8 @@ def validate_recipe(recipe: dict[str, Any]) -> None:
     _require(recipe["drivable_classes"] in DRIVABLE_CLASSES, "drivable_classes must be 2 or 3")
     tasks = recipe["tasks"]
     _require(
-        isinstance(tasks, list) and tasks and all(t in TASKS for t in tasks),
+        isinstance(tasks, list) and tasks and all(isinstance(t, str) and t in TASKS for t in tasks)
+        and len(set(tasks)) == len(tasks),
         f"tasks must be a non-empty subset of {TASKS}",
     )
     _require(recipe["strides"] == [8, 16, 32], "strides must be [8, 16, 32] (P3-P5)")
@@ -194,27 +212,21 @@ def validate_recipe(recipe: dict[str, Any]) -> None:
         isinstance(anchors, list)
         and len(anchors) == 3
         and all(
-            len(level) == 3
-            and all(len(a) == 2 and all(float(v) > 0 for v in a) for a in level)
+            isinstance(level, list) and len(level) == 3
+            and all(isinstance(a, list) and len(a) == 2
+                    and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                            for v in a) for a in level)
             for level in anchors
         )
     )
     _require(ok, "anchors must be 3 levels x 3 anchors of positive [w, h]")
-    for key in ("channels", "repeats"):
-        _require(int(recipe["neck"][key]) > 0, f"neck.{key} must be > 0")
     loss = recipe["loss"]
-    _require(loss["box_loss"] in ("ciou", "giou", "diou", "iou"), "loss.box_loss: ciou|giou|...")
-    _require(loss["lane_overlap"] in ("tversky", "dice", "none"), "loss.lane_overlap invalid")
-    for key in ("alpha", "beta"):
-        _require(float(loss[key]) >= 0, f"loss.{key} must be >= 0")
-    train = recipe["train"]
-    for key in ("epochs_phase1", "epochs_phase2"):
-        _require(int(train[key]) >= 0, f"train.{key} must be >= 0")
-    _require(int(train["batch_size"]) > 0, "train.batch_size must be > 0")
-    _require(train["optimizer"] in ("adamw", "sgd"), "train.optimizer must be adamw or sgd")
-    _require(0.0 <= float(train["ema_decay"]) < 1.0, "train.ema_decay must be in [0, 1)")
-    _require(float(train["ema_tau_steps"]) > 0, "train.ema_tau_steps must be positive")
-
+    _require(loss["box_loss"] in ("ciou", "giou", "diou", "iou"),
+             f"loss.box_loss must be ciou, giou, diou or iou; got {loss['box_loss']!r}")
+    _require(loss["lane_overlap"] in ("tversky", "dice", "none"),
+             f"loss.lane_overlap must be tversky, dice or none; got {loss['lane_overlap']!r}")
+    _require(recipe["train"]["optimizer"] in ("adamw", "sgd"),
+             f"train.optimizer must be adamw or sgd; got {recipe['train']['optimizer']!r}")
 
 def class_names(recipe: dict[str, Any]) -> list[str]:
     return list(recipe["classes"])

@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import cv2
 import numpy as np
@@ -315,17 +316,48 @@ def benchmark(num: int = 50, width: int = 1280, height: int = 720, seed: int = 0
     return num / (time.perf_counter() - t0)
 
 
+MIN_SIZE = 64  # px: smaller frames leave no room for the road, its lanes and a car
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (``mtl-synth: error: ...``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _writable(out: Path) -> None:
+    """OSError (one line) unless ``out`` can hold the dataset; checked before any worker."""
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / ".mtl-synth-write-test"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="mtl-synth", description=__doc__.splitlines()[0])
+    p = _OneLineParser(prog="mtl-synth", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, help="dataset root to write")
-    p.add_argument("--train", type=int, default=200, help="number of training images")
-    p.add_argument("--val", type=int, default=50, help="number of validation images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=720)
-    p.add_argument("--workers", type=int, default=1, help="processes for still images")
+    p.add_argument("--train", type=_at_least(0), default=200, help="number of training images")
+    p.add_argument("--val", type=_at_least(0), default=50, help="number of validation images")
+    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--width", type=_at_least(MIN_SIZE), default=1280)
+    p.add_argument("--height", type=_at_least(MIN_SIZE), default=720)
+    p.add_argument("--workers", type=_at_least(1), default=1, help="processes for still images")
     p.add_argument("--drive", action="store_true", help="render one temporally coherent drive")
-    p.add_argument("--frames", type=int, default=200, help="drive length in frames")
+    p.add_argument("--frames", type=_at_least(1), default=200, help="drive length in frames")
     p.add_argument("--fps", type=float, default=10.0, help="drive frame rate")
     p.add_argument("--split", default="val", help="split the drive is written as")
     p.add_argument("--benchmark", type=int, metavar="N", default=0,
@@ -338,13 +370,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.out is None:
         p.error("--out is required")
-    if a.drive:
-        names = generate_drive(a.out, a.frames, a.fps, a.seed, a.width, a.height, a.split,
-                               progress=not a.no_progress)
-        print(f"wrote drive of {len(names)} frames to {a.out} (split {a.split})")
-        return 0
-    counts = generate(a.out, a.train, a.val, a.seed, a.width, a.height, a.workers,
-                      progress=not a.no_progress)
+    if not a.fps > 0:
+        p.error(f"argument --fps: must be > 0, got {a.fps}")
+    try:
+        _writable(a.out)
+        if a.drive:
+            names = generate_drive(a.out, a.frames, a.fps, a.seed, a.width, a.height, a.split,
+                                   progress=not a.no_progress)
+            print(f"wrote drive of {len(names)} frames to {a.out} (split {a.split})")
+            return 0
+        counts = generate(a.out, a.train, a.val, a.seed, a.width, a.height, a.workers,
+                          progress=not a.no_progress)
+    except OSError as exc:
+        print(f"mtl-synth: cannot write {a.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"wrote {counts} to {a.out}")
     return 0
 

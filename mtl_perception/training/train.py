@@ -10,14 +10,12 @@ statistics) and trains detection alone. ``last.pt`` is written after every epoch
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import math
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,19 +28,27 @@ from torch.utils.data import Dataset
 from . import distributed as D
 from .anchors import anchor_recall, kmeans_anchors
 from .checkpoint import (
-    CheckpointError,
-    deployable_weights,
     load_checkpoint,
     rng_state,
     save_atomic,
     set_rng_state,
 )
-from .dataio import DataError, make_loader, open_dataset
+from .dataio import make_loader
+from .devices import describe
 from .ema import make_ema
 from .evaluate import evaluate_model, fitness, flat_summary
 from .losses import MultiTaskLoss, effective_number_weights
 from .model import MultiTaskNet, build_model, preprocess
-from .recipe import RecipeError, load_recipe, normalize_recipe, with_input_size
+from .resume import reconcile
+from .rundir import write_run_recipe
+from .train_parts import (
+    _label_arrays,
+    _lr_lambda,
+    _param_groups,
+    _unwrap,
+    freeze_seg_heads,
+    load_init_weights,
+)
 
 LOG = logging.getLogger("mtl-train")
 CSV_FIELDS = [
@@ -53,83 +59,8 @@ CSV_FIELDS = [
 ]
 
 
-def _unwrap(ds: Any) -> tuple[Any, list[int] | None]:
-    """(underlying dataset, subset indices or None) through torch Subsets."""
-    idx: list[int] | None = None
-    while isinstance(ds, torch.utils.data.Subset):
-        idx = [int(ds.indices[i]) for i in (idx if idx is not None else range(len(ds)))]
-        ds = ds.dataset
-    return ds, idx
-
-
-def _label_arrays(ds: Any, need_classes: bool, limit: int = 5000) -> tuple[np.ndarray,
-                                                                              np.ndarray]:
-    """Training boxes' (w, h) for k-means and their classes for class-balanced weights.
-
-    Uses the dataset's label index (``box_sizes``/``class_counts``) when it has one, so no
-    image is decoded; otherwise reads up to ``limit`` samples.
-    """
-    base, idx = _unwrap(ds)
-    if idx is None and hasattr(base, "box_sizes") and not need_classes:
-        return np.asarray(base.box_sizes(), np.float32).reshape(-1, 2), np.zeros(0, np.int64)
-    whs, classes = [], []
-    for i in range(min(len(ds), limit)):
-        s = ds[i]
-        b = np.asarray(s["boxes"], np.float32).reshape(-1, 4)
-        whs.append(b[:, 2:] - b[:, :2])
-        classes.append(np.asarray(s["classes"], np.int64).reshape(-1))
-    if not whs:
-        return np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(whs), np.concatenate(classes)
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on BatchNorm, biases and fusion weights (they are not 'weights')."""
-    decay, no_decay = [], []
-    for _, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _lr_lambda(total_steps: int, warmup_steps: int, final: float = 0.01) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if warmup_steps > 0 and step < warmup_steps:
-            return final + (1.0 - final) * step / warmup_steps
-        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-
-    return f
-
-
-def freeze_seg_heads(model: MultiTaskNet) -> None:
-    """Phase 2: no gradients for the seg decoders and their BatchNorm stats stop moving."""
-    for m in model.seg_modules():
-        m.eval()
-        for p in m.parameters():
-            p.requires_grad_(False)
-
-
-def load_init_weights(model: nn.Module, path: str | Path, verbose: bool = True) -> None:
-    """Fine-tune start: copy every tensor of a checkpoint's model whose name and shape match.
-
-    The anchors stay this run's own (they scale with the input size); heads whose shape
-    differs (another class list) keep their fresh initialization. A checkpoint that shares
-    nothing with this model is a mistake, not a fine-tune, so it stops the run.
-    """
-    source = deployable_weights(load_checkpoint(path, "cpu"))
-    target = model.state_dict()
-    usable = {k: v for k, v in source.items()
-              if k != "anchors" and k in target and target[k].shape == v.shape}
-    if not usable:
-        raise CheckpointError(f"{path}: no weight matches this recipe's network; "
-                              "is it a checkpoint of another backbone?")
-    model.load_state_dict(usable, strict=False)
-    if verbose:
-        skipped = sorted(k for k in target if k not in usable and k != "anchors")
-        LOG.info("initialized %d of %d tensors from %s%s", len(usable), len(target) - 1, path,
-                 f" (kept fresh: {', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''})"
-                 if skipped else "")
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite: the run stops (one line) before that step."""
 
 
 class Trainer:
@@ -143,18 +74,27 @@ class Trainer:
         out_dir: str | Path,
         info: D.DistInfo | None = None,
         progress: bool = True,
-        resume: str | Path | None = None,
+        resume: str | Path | dict[str, Any] | None = None,
         init_weights: str | Path | None = None,
+        source_recipe: dict[str, Any] | None = None,
     ) -> None:
+        """``recipe`` is what this run asks for; with ``resume`` (a checkpoint path or the
+        loaded dict) the checkpoint's recipe continues, with the changes ``resume.reconcile``
+        allows applied (others raise ``ResumeError``). ``source_recipe`` is the recipe
+        file's own values, kept in checkpoints so a later resume can tell what changed."""
         self.info = info or D.DistInfo(0, 1, 0, torch.device("cpu"))
         self.out = Path(out_dir)
         self.progress = progress and self.info.is_main
-        ckpt = load_checkpoint(resume, self.info.device) if resume else None
+        ckpt = load_checkpoint(resume, self.info.device) if isinstance(resume, str | Path) \
+            else resume
+        self.source_recipe = source_recipe or recipe
         if ckpt is not None:
-            recipe = normalize_recipe(ckpt["recipe"])
+            where = str(resume) if isinstance(resume, str | Path) else "checkpoint"
+            recipe, changes = reconcile(ckpt, recipe, where)
+            self.source_recipe = source_recipe or ckpt.get("source_recipe") or recipe
             if self.info.is_main:
-                LOG.info("resuming %s at epoch %d (phase %d)", resume, ckpt["epoch"],
-                         ckpt["phase"])
+                LOG.info("resuming %s after epoch %d (phase %d)%s", where, ckpt["epoch"],
+                         ckpt["phase"], "; changed: " + ", ".join(changes) if changes else "")
         self.recipe = recipe
         tcfg = recipe["train"]
         self.seed = int(tcfg["seed"])
@@ -209,6 +149,8 @@ class Trainer:
         )
         self.use_amp = bool(tcfg["amp"]) and self.info.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        if self.info.is_main:
+            LOG.info("device %s", describe(self.info.device, self.use_amp))
         self.start_epoch, self.best = 0, -1.0
         if ckpt is None and init_weights is not None:
             load_init_weights(self.model, init_weights, self.info.is_main)
@@ -225,11 +167,23 @@ class Trainer:
                     self.ema.module.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
+            self._reschedule()
             self.scaler.load_state_dict(ckpt["scaler"])
             self.start_epoch, self.best = int(ckpt["epoch"]), float(ckpt["best_fitness"])
             set_rng_state(ckpt["rng"])
+        self.epoch = self.start_epoch_done = self.start_epoch
         self.ddp: nn.Module = self.model
         self.phase = 0
+
+    def _reschedule(self) -> None:
+        """The learning rate of the next step under this run's schedule: the same value as
+        the checkpoint's for an unchanged schedule, the new cosine's for a changed one."""
+        step = self.scheduler.last_epoch
+        lrs = [base * lam(step) for base, lam in
+               zip(self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True)]
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self.scheduler._last_lr = lrs  # type: ignore[attr-defined]
 
     # -- phases ------------------------------------------------------------------------
     def phase_of(self, epoch: int) -> int:
@@ -273,6 +227,8 @@ class Trainer:
             x = preprocess(images).contiguous(memory_format=self.memory_format)
             out = self.ddp(x, with_seg=with_seg)
         loss, logs = self.criterion(out, target, seg_enabled=with_seg)
+        if not math.isfinite(logs["total"]):
+            self._stop_non_finite(logs)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         clip = float(self.recipe["train"]["grad_clip"])
@@ -288,7 +244,18 @@ class Trainer:
             self.ema.update_parameters(self.model)
         return logs
 
+    def _stop_non_finite(self, logs: dict[str, float]) -> None:
+        """Stop before the optimizer step, so no checkpoint ever holds the bad update."""
+        bad = [k for k, v in logs.items() if k != "total" and not math.isfinite(v)] or ["total"]
+        last = self.out / "last.pt"
+        kept = f"{last} keeps epoch {self.start_epoch_done}" if last.exists() else \
+            "no checkpoint was written yet"
+        raise NonFiniteLossError(
+            f"step {self.scheduler.last_epoch + 1} (epoch {self.epoch + 1}): loss term "
+            f"{', '.join('loss_' + k for k in bad)} is {logs[bad[0]]}; stopped ({kept})")
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.epoch = epoch
         self._set_train_mode()
         self.loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
         base, _ = _unwrap(self.train_data)
@@ -334,6 +301,7 @@ class Trainer:
             "phase": self.phase_of(epoch) if epoch < self.e1 + self.e2 else 2,
             "best_fitness": self.best,
             "recipe": self.recipe,
+            "source_recipe": self.source_recipe,
             "class_names": list(self.model.class_names),
             "drivable_classes": list(self.model.drivable_classes),
             "lane_classes": list(self.model.lane_classes),
@@ -387,6 +355,8 @@ class Trainer:
         stop = total if max_epochs is None else min(total, max_epochs)
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            write_run_recipe(self.out, self.recipe)
+            LOG.info("seed %d; resolved recipe in %s", self.seed, self.out / "recipe.yaml")
         last_metrics: dict[str, Any] | None = None
         for epoch in range(self.start_epoch, stop):
             phase = self.phase_of(epoch)
@@ -399,7 +369,8 @@ class Trainer:
                                    "lr": self.optimizer.param_groups[0]["lr"]}
             row.update(self.train_epoch(epoch))
             done = epoch + 1
-            validate = self.val_every > 0 and (done % self.val_every == 0 or done == total)
+            # The last epoch always validates (also with val_every 0), so best.pt exists.
+            validate = done == total or (self.val_every > 0 and done % self.val_every == 0)
             if validate and self.info.is_main:
                 last_metrics = self.validate()
                 if last_metrics is not None:
@@ -411,9 +382,11 @@ class Trainer:
             row["time_s"] = round(time.time() - t0, 2)
             if self.info.is_main:
                 save_atomic(self.checkpoint(done), self.out / "last.pt")
+                self.start_epoch_done = done
                 self._log_csv(row, done)
                 LOG.info("epoch %d/%d %s", done, total, " ".join(
-                    f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float)
+                    f"{k}={v:.3g}" if k == "lr" else f"{k}={v:.4f}"
+                    for k, v in row.items() if isinstance(v, float)
                 ))
             D.barrier(self.info)
             over = max_minutes is not None and time.time() - t_start > 60 * max_minutes
@@ -425,106 +398,11 @@ class Trainer:
         return {"best_fitness": self.best, "metrics": last_metrics, "out": str(self.out)}
 
 
-def _parse_hw(text: str) -> tuple[int, int]:
-    h, w = (int(v) for v in text.lower().split("x"))
-    return h, w
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-train", description=__doc__.splitlines()[0])
-    p.add_argument("--config", required=True, help="recipe YAML (config/models/*.yaml)")
-    p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
-    p.add_argument("--out", default=None, help="run directory (default: runs/<recipe name>)")
-    p.add_argument("--epochs-phase1", type=int, default=None, help="all tasks (default: recipe)")
-    p.add_argument("--epochs-phase2", type=int, default=None, help="detection only")
-    p.add_argument("--resume", default=None,
-                   help="checkpoint to continue from, or 'auto' for RUN_DIR/last.pt")
-    p.add_argument("--init-weights", default=None,
-                   help="checkpoint whose matching weights start this run (fine-tuning; "
-                        "a fresh schedule, unlike --resume)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--input-size", type=_parse_hw, default=None, help="HxW, e.g. 256x384")
-    p.add_argument("--val-every", type=int, default=None, help="epochs; 0 = never")
-    p.add_argument("--limit-train", type=int, default=None, help="use the first N images")
-    p.add_argument("--limit-val", type=int, default=None, help="validate on the first N images")
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", default="val")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--no-pretrained", action="store_true", help="skip ImageNet weights")
-    p.add_argument("--classes", default=None,
-                   help="comma-separated class list replacing the recipe's; 'vehicle' merges "
-                        "car, truck, bus and train (the peers' one-class protocol)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop after the first epoch that ends past this wall-clock budget")
-    p.add_argument("--ema-decay", type=float, default=None,
-                   help="moving average of the weights, e.g. 0.999 (0 = off; default: recipe)")
-    p.add_argument("--ema-tau-steps", type=float, default=None,
-                   help="steps over which the EMA decay ramps up (default: recipe)")
-    return p
-
-
-def _apply_overrides(recipe: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    t = recipe["train"]
-    for key, val in (("epochs_phase1", args.epochs_phase1), ("epochs_phase2", args.epochs_phase2),
-                     ("batch_size", args.batch_size), ("lr", args.lr),
-                     ("workers", args.workers), ("val_every", args.val_every),
-                     ("ema_decay", args.ema_decay), ("ema_tau_steps", args.ema_tau_steps)):
-        if val is not None:
-            t[key] = val
-    if args.no_pretrained:
-        recipe["backbone"]["pretrained"] = False
-    if args.classes is not None:
-        recipe["classes"] = [c.strip() for c in args.classes.split(",") if c.strip()]
-    if args.input_size is not None:
-        recipe = with_input_size(recipe, args.input_size)
-    return normalize_recipe(recipe)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    info = D.setup(args.device)
-    logging.basicConfig(
-        level=logging.INFO if info.is_main else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        recipe = _apply_overrides(load_recipe(args.config), args)
-        out = Path(args.out or Path("runs") / recipe["name"])
-        resume = args.resume
-        if resume == "auto":
-            resume = out / "last.pt" if (out / "last.pt").exists() else None
-        train_ds = open_dataset(args.data, args.train_split, recipe, train=True)
-        val_ds = open_dataset(args.data, args.val_split, recipe, train=False) \
-            if int(recipe["train"]["val_every"]) > 0 else None
-        if args.limit_train:
-            train_ds = torch.utils.data.Subset(train_ds, range(min(args.limit_train,
-                                                                   len(train_ds))))
-        if val_ds is not None and args.limit_val:
-            val_ds = torch.utils.data.Subset(val_ds, range(min(args.limit_val, len(val_ds))))
-        trainer = Trainer(recipe, train_ds, val_ds, out, info, progress=not args.quiet,
-                          resume=resume, init_weights=args.init_weights)
-        if resume is not None:
-            # Command-line epoch overrides still apply to a resumed run.
-            trainer.e1 = int(recipe["train"]["epochs_phase1"]) if args.epochs_phase1 is not None \
-                else trainer.e1
-            trainer.e2 = int(recipe["train"]["epochs_phase2"]) if args.epochs_phase2 is not None \
-                else trainer.e2
-        result = trainer.fit(max_minutes=args.max_minutes)
-    except (RecipeError, DataError, CheckpointError) as exc:
-        print(f"mtl-train: {exc}", file=sys.stderr)
-        D.cleanup()
-        return 2
-    except KeyboardInterrupt:
-        print("mtl-train: interrupted; resume with --resume auto", file=sys.stderr)
-        D.cleanup()
-        return 130
-    if info.is_main:
-        LOG.info("done: best fitness %.4f, checkpoints in %s", result["best_fitness"], out)
-    D.cleanup()
-    return 0
+    """``mtl-train`` (command line in ``train_cli``)."""
+    from .train_cli import run
+
+    return run(argv)
 
 
 if __name__ == "__main__":

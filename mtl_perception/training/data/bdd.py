@@ -43,6 +43,7 @@ class LabelStats:
     unknown_categories: dict[str, int] = field(default_factory=dict)
     missing_images: int = 0
     missing_files: list[str] = field(default_factory=list)
+    aliases: dict[str, int] = field(default_factory=dict)  # old category name -> count
 
     def any(self) -> bool:
         return bool(self.malformed_frames or self.malformed_boxes or self.malformed_lanes
@@ -135,6 +136,9 @@ def parse_det_frame(frame: dict[str, Any], category_index: dict[str, int], stats
             stats.malformed_boxes += 1
             continue
         cat = ALIASES.get(lab.get("category"), lab.get("category"))
+        if lab.get("category") in ALIASES:
+            old = str(lab["category"])
+            stats.aliases[old] = stats.aliases.get(old, 0) + 1
         if cat not in BDD_CLASSES:
             if cat not in EXTRA_CATEGORIES:
                 key = str(cat)

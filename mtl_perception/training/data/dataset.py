@@ -7,7 +7,7 @@ can skip it. Real BDD100K needs this: not every image has every label.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from mtl_perception.training.data.bdd import (
 from mtl_perception.training.data.lanes import rasterize_lanes, scaled_lane_width
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+LOG = logging.getLogger("mtl-data")
 
 
 def bdd_paths(root: str | Path, split: str) -> dict[str, Path]:
@@ -84,6 +85,8 @@ class BddDataset(Dataset):
         self.stats = LabelStats()
         det = load_label_list(self.paths["det"], self.stats)
         lane = load_label_list(self.paths["lane"], self.stats)
+        # Frame names in the detection JSON (the data report compares them with the images).
+        self.det_label_names: list[str] = list(det) if det is not None else []
         if det is not None and max_items is None:
             present = set(names)
             self.stats.missing_images = sum(n not in present for n in det)
@@ -97,8 +100,7 @@ class BddDataset(Dataset):
             if lane is not None and n in lane else None for n in names
         ]
         if self.stats.any():
-            warnings.warn(f"BddDataset({self.root}, {split}): skipped {self.stats.summary()}",
-                          stacklevel=2)
+            LOG.warning("data %s, split %s: skipped %s", self.root, split, self.stats.summary())
 
     def __len__(self) -> int:
         return len(self.names)
