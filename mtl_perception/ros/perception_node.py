@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -72,14 +72,18 @@ def run_node(make_node: Callable[[], Node], prog: str, args: list[str] | None = 
     own, ros = split_ros_args(sys.argv[1:] if args is None else args)
     signals = ShutdownSignals().install()  # before rclpy.init, so rclpy's handler chains to it
     node: Node | None = None
+    executor: SingleThreadedExecutor | None = None
     code = 0
     try:
         if own:
             say(prog, f"ignoring arguments outside --ros-args: {' '.join(own)}")
         apply_profile(os.environ)  # before rclpy.init: Fast DDS reads it at participant start
         rclpy.init(args=ros, signal_handler_options=SignalHandlerOptions.ALL)
+        with signals.deferred():
+            executor = SingleThreadedExecutor()
         node = make_node()
-        rclpy.spin(node)
+        executor.add_node(node)
+        executor.spin()
     except StartupError as exc:
         if not signals.interrupted:  # Ctrl-C while loading the model is not a startup error
             say(prog, f"cannot start: {exc}")
@@ -91,6 +95,8 @@ def run_node(make_node: Callable[[], Node], prog: str, args: list[str] | None = 
             raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

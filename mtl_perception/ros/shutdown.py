@@ -37,7 +37,9 @@ Usage (the rclpy demo pattern)::
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -74,6 +76,23 @@ class ShutdownSignals:
         signal is therefore treated as the interrupt itself: callers ask this to tell.
         """
         return bool(self.received)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold a first signal that arrives inside the block and raise it at the end.
+
+        For constructors that must not stop half-way: rclpy's executor interrupted inside
+        ``__init__`` prints a traceback from its ``__del__`` later (a missing attribute).
+        """
+        armed, before = self.armed, len(self.received)
+        self.armed = False
+        try:
+            yield
+        finally:
+            self.armed = armed
+        if armed and len(self.received) > before:
+            self.armed = False
+            raise KeyboardInterrupt
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)

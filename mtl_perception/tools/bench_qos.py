@@ -139,7 +139,8 @@ def run_subscriber(reliability: str, depth: int, timeout: float,
         rclpy.init(args=ros_args or [], signal_handler_options=SignalHandlerOptions.ALL)
         node = rclpy.create_node("bench_qos_subscriber")
         node.create_subscription(Image, TOPIC, on_image, _qos(reliability, depth))
-        executor = SingleThreadedExecutor()
+        with signals.deferred():  # an executor interrupted in __init__ fails in __del__
+            executor = SingleThreadedExecutor()
         executor.add_node(node)
         seen_publisher = False
         deadline = time.monotonic() + timeout

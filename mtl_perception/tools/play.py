@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rclpy.init(args=ros, signal_handler_options=SignalHandlerOptions.ALL)
         node = rclpy.create_node(args.node_name)
-        executor = SingleThreadedExecutor()
+        with signals.deferred():  # an executor interrupted in __init__ fails in __del__
+            executor = SingleThreadedExecutor()
         executor.add_node(node)
         player = Player(node, args.bag, args.topics, remaps, args.qos)
         if args.wait_for_subscribers > 0 and not player.wait_for_subscribers(
