@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -88,10 +88,8 @@ def run_node(make_node: Callable[[], Node], prog: str, args: list[str] | None = 
         if not signals.interrupted:  # Ctrl-C while loading the model is not a startup error
             say(prog, f"cannot start: {exc}")
             code = 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+    except (KeyboardInterrupt, Exception) as exc:
+        if not signals.absorbs(exc):
             raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end

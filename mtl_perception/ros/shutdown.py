@@ -25,10 +25,8 @@ Usage (the rclpy demo pattern)::
         rclpy.init(args=ros, signal_handler_options=SignalHandlerOptions.ALL)
         node = ...
         rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+    except (KeyboardInterrupt, Exception) as exc:
+        if not signals.absorbs(exc):
             raise
     finally:
         signals.disarm()  # SIGINT and SIGTERM are ignored from here on
@@ -93,6 +91,14 @@ class ShutdownSignals:
         if armed and len(self.received) > before:
             self.armed = False
             raise KeyboardInterrupt
+
+    def absorbs(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the requested shutdown rather than a failure: the interrupt
+        itself, rclpy's shutdown of the context, or anything raised after a signal."""
+        from rclpy.executors import ExternalShutdownException
+
+        return isinstance(exc, (KeyboardInterrupt, ExternalShutdownException)) or (
+            isinstance(exc, Exception) and self.interrupted)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)

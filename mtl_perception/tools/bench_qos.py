@@ -70,7 +70,6 @@ def run_publisher(reliability: str, rate: float, frames: int, width: int, height
 
     Ctrl-C or SIGTERM (any number) ends it early and cleanly: what was sent is reported."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
 
@@ -103,10 +102,8 @@ def run_publisher(reliability: str, rate: float, frames: int, width: int, height
                 pub.publish(msg)
                 sent += 1
             time.sleep(1.0)  # reliable re-sends still in flight
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+    except (KeyboardInterrupt, Exception) as exc:
+        if not signals.absorbs(exc):
             raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
@@ -122,7 +119,7 @@ def run_subscriber(reliability: str, depth: int, timeout: float,
 
     Ctrl-C or SIGTERM (any number) ends it early and cleanly: what came is reported."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
 
@@ -150,10 +147,8 @@ def run_subscriber(reliability: str, depth: int, timeout: float,
             seen_publisher = seen_publisher or present
             if seen_publisher and not present:
                 break
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+    except (KeyboardInterrupt, Exception) as exc:
+        if not signals.absorbs(exc):
             raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end

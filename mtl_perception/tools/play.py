@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mtl-play: {exc}", file=sys.stderr)
         return 2
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
     signals = ShutdownSignals().install()  # before rclpy.init, so rclpy's handler chains to it
@@ -248,13 +248,11 @@ def main(argv: list[str] | None = None) -> int:
             end = time.monotonic() + args.linger
             while time.monotonic() < end:
                 executor.spin_once(timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
     except bagio.BagError as exc:
         print(f"mtl-play: {exc}", file=sys.stderr)
         rc = 2
-    except Exception:
-        if not signals.interrupted:  # else: the interrupt, converted by rclpy's C++ layer
+    except (KeyboardInterrupt, Exception) as exc:
+        if not signals.absorbs(exc):
             raise
     finally:
         signals.disarm()  # ignore SIGINT/SIGTERM: teardown and exit run to the end
