@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export FASTDDS_BUILTIN_TRANSPORTS ?= LARGE_DATA
 # The runtime a car needs: it runs on JetPack 5's Python 3.8 (docs/architecture.md).
 RUNTIME_SRC := mtl_perception/inference mtl_perception/ros mtl_perception/common \
-	mtl_perception/dds_env.py launch
+	mtl_perception/ros/dds_env.py launch
 
 .PHONY: setup setup-jazzy setup-jetpack5 test test-main test-jazzy test-jetpack5 test-slow \
 	lint typecheck demo bench clean oracle-env

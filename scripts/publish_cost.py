@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from mtl_perception.dds_env import dds_env
+from mtl_perception.ros.dds_env import dds_env
 
 SINK = """
 import rclpy

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mtl_perception import bagio
-from mtl_perception.tools import bdd2bag, sources
+from mtl_perception.devtools import bdd2bag
+from mtl_perception.io import rosbag2, sources
 
 W, H, N = 96, 64, 6
 
@@ -34,7 +34,7 @@ def _write_video(path: Path, n: int = N) -> list[np.ndarray]:
     return decoded
 
 
-@pytest.mark.parametrize("storage", bagio.STORAGES)
+@pytest.mark.parametrize("storage", rosbag2.STORAGES)
 def test_video_to_bag_reads_back(tmp_path: Path, storage: str) -> None:
     video = tmp_path / "drive-a.mp4"
     decoded = _write_video(video)
@@ -43,10 +43,10 @@ def test_video_to_bag_reads_back(tmp_path: Path, storage: str) -> None:
     rc = bdd2bag.main([str(video), "--out", str(bag), "--storage", storage, "--start-time",
                        "100.5", "--frame-id", "cam0", "--camera-info", "--quiet"])
     assert rc == 0
-    topics = {t.name: (t.msgtype, t.count) for t in bagio.topics(bag)}
-    assert topics == {"/camera/image_raw": (bagio.IMAGE, N),
-                      "/camera/camera_info": (bagio.CAMERA_INFO, N)}
-    frames = list(bagio.read_image_frames(bag))
+    topics = {t.name: (t.msgtype, t.count) for t in rosbag2.topics(bag)}
+    assert topics == {"/camera/image_raw": (rosbag2.IMAGE, N),
+                      "/camera/camera_info": (rosbag2.CAMERA_INFO, N)}
+    frames = list(rosbag2.read_image_frames(bag))
     # 10 fps from the container; stamps start at --start-time.
     assert [f.stamp_ns for f in frames] == [100_500_000_000 + i * 100_000_000 for i in range(N)]
     assert {f.frame_id for f in frames} == {"cam0"}
@@ -69,12 +69,12 @@ def test_compressed_resize_rate_and_labels(tmp_path: Path) -> None:
                        "--resize", "48x32", "--rate", "4", "--start-time", "0",
                        "--labels", str(labels), "--quiet"])
     assert rc == 0
-    frames = list(bagio.read_image_frames(bag, "/camera/image_raw/compressed"))
+    frames = list(rosbag2.read_image_frames(bag, "/camera/image_raw/compressed"))
     assert len(frames) == N and frames[0].rgb.shape == (32, 48, 3)
     assert frames[1].stamp_ns == 250_000_000
-    gt = bagio.read_detections(bag, bdd2bag.DEFAULT_GT_TOPIC)
+    gt = rosbag2.read_detections(bag, bdd2bag.DEFAULT_GT_TOPIC)
     assert list(gt) == [frames[2].stamp_ns]
-    assert gt[frames[2].stamp_ns] == [bagio.BoxLabel(5, 10, 25, 30, "car")]  # scaled by 0.5
+    assert gt[frames[2].stamp_ns] == [rosbag2.BoxLabel(5, 10, 25, 30, "car")]  # scaled by 0.5
 
 
 def test_unreadable_images_are_skipped_and_bag_finalized(tmp_path: Path, capsys) -> None:
@@ -86,7 +86,7 @@ def test_unreadable_images_are_skipped_and_bag_finalized(tmp_path: Path, capsys)
     bag = tmp_path / "bag"
     assert bdd2bag.main([str(images), "--out", str(bag), "--quiet", "--start-time", "1"]) == 0
     assert "1 unreadable frames skipped" in capsys.readouterr().out
-    frames = list(bagio.read_image_frames(bag))
+    frames = list(rosbag2.read_image_frames(bag))
     # Frame 1 is missing; the others keep their slot in time (10 Hz default for images).
     assert [f.stamp_ns for f in frames] == [1_000_000_000, 1_200_000_000, 1_300_000_000]
     assert (bag / "metadata.yaml").is_file()
@@ -101,4 +101,4 @@ def test_folder_of_videos_gives_one_bag_each(tmp_path: Path) -> None:
     _write_video(videos / "two.mp4", 4)
     out = tmp_path / "bags"
     assert bdd2bag.main([str(videos), "--out", str(out), "--quiet", "--storage", "sqlite3"]) == 0
-    assert [len(list(bagio.read_image_frames(out / n))) for n in ("one", "two")] == [3, 4]
+    assert [len(list(rosbag2.read_image_frames(out / n))) for n in ("one", "two")] == [3, 4]

@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 from node_fixture_model import build_constant_model
 
-from mtl_perception.tools import bench
+from mtl_perception.devtools.bench import main as bench
 
 pytestmark = pytest.mark.slow
 RES = "64x96"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mtl_perception.tools import bench, bench_cameras
+from mtl_perception.devtools.bench import cameras as bench_cameras
+from mtl_perception.devtools.bench import main as bench
 
 
 def _cell(mode: str, n: int, rate: float, rss: float, per_camera: list[float]) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtl_perception.tools import bench_node
+from mtl_perception.devtools.bench import node as bench_node
 
 
 def _overhead(overhead: float, backend: float, e2e: float, delivered: float, cpu: float,

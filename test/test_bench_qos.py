@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtl_perception.tools import bench_qos
+from mtl_perception.devtools.bench import qos as bench_qos
 
 
 def test_pair_parsing_refuses_bad_pairs() -> None:

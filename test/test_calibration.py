@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mtl_perception import bagio
-from mtl_perception.inference.letterbox import Letterbox
-from mtl_perception.training.calibration import (
+from mtl_perception.deploy.calibration import (
     CalibrationError,
     calibration_batches,
     iter_frames,
 )
+from mtl_perception.inference.letterbox import Letterbox
+from mtl_perception.io import rosbag2
 
 HW = (64, 96)
 
@@ -70,7 +70,7 @@ def test_missing_source_says_what_was_expected(tmp_path: Path) -> None:
 @pytest.mark.parametrize("compressed", [False, True])
 def test_bag_frames_feed_the_same_batches(tmp_path: Path, compressed: bool) -> None:
     bag = tmp_path / "bag"
-    with bagio.BagWriter(bag) as writer:
+    with rosbag2.BagWriter(bag) as writer:
         for i in range(4):
             writer.add_image("/camera/image_raw", _frame(i), 1_000_000 * (i + 1), "cam",
                              compressed=compressed)

@@ -17,12 +17,12 @@ pytest.importorskip("rclpy")
 pytest.importorskip("onnx")
 from node_fixture_model import build_oracle_model
 
-from mtl_perception import bagio
-from mtl_perception.tools import demo
-from mtl_perception.tools.groundtruth import GroundTruth
-from mtl_perception.tools.render import count_video_frames
-from mtl_perception.training.data.bdd import BDD_CLASSES
-from mtl_perception.training.synth import generate_drive
+from mtl_perception.devtools import demo
+from mtl_perception.evaluation.groundtruth import GroundTruth
+from mtl_perception.evaluation.render import count_video_frames
+from mtl_perception.io import rosbag2
+from mtl_perception.io.bdd_labels import BDD_CLASSES
+from mtl_perception.synth.generate import generate_drive
 
 pytestmark = pytest.mark.ros
 SRC_HW, NET_HW, FRAMES, SEED = (224, 384), (256, 384), 6, 5
@@ -61,7 +61,7 @@ def test_demo_small_run_end_to_end(tmp_path: Path) -> None:
     for needle in ("vehicle AP50", "drivable mIoU", "lane IoU", "## Latency", "end to end",
                    "mtl-bdd2bag", "perception_node --ros-args", "mtl-play"):
         assert needle in summary, needle
-    recorded = {t.name: t.count for t in bagio.topics(out / "recorded_bag")}
+    recorded = {t.name: t.count for t in rosbag2.topics(out / "recorded_bag")}
     assert recorded["/perception/detections"] == answered
     assert recorded["/perception/lane/mask"] == answered
     _check_one_clock(out / "recorded_bag", started_ns, finished_ns)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_perception.training.checkpoint import deployable_weights
-from mtl_perception.training.ema import make_ema, ramped_decay
+from mtl_perception.training.engine.checkpoint import deployable_weights
+from mtl_perception.training.engine.ema import make_ema, ramped_decay
 
 
 def test_ramped_average_matches_hand_computation() -> None:

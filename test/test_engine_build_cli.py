@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mtl_perception.training import build_engine
+from mtl_perception.deploy import build_engine
 
 
 def _real_tensorrt() -> bool:

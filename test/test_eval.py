@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtl_perception.training.checkpoint import save_atomic
-from mtl_perception.training.evaluate import main, model_stats, nms_per_image
-from mtl_perception.training.model import build_model
-from mtl_perception.training.recipe import load_recipe, normalize_recipe
+from mtl_perception.training.config.recipe import load_recipe, normalize_recipe
+from mtl_perception.training.engine.checkpoint import save_atomic
+from mtl_perception.training.engine.evaluate import main, model_stats, nms_per_image
+from mtl_perception.training.model.network import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "config" / "models"
 
@@ -59,7 +59,7 @@ def test_eval_cli_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_eval_cli_end_to_end_on_synthetic_data(tmp_path: Path) -> None:
-    from mtl_perception.training.synth import generate
+    from mtl_perception.synth.generate import generate
 
     generate(tmp_path / "data", 0, 3, seed=5, width=640, height=360, progress=False)
     recipe = normalize_recipe({

@@ -11,13 +11,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from mtl_perception.inference.engine_cache import file_sha256
+from mtl_perception.deploy import export
+from mtl_perception.inference.backends.tensorrt.engine_cache import file_sha256
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
-from mtl_perception.inference.trt_onnx import read_model_spec
-from mtl_perception.training import export
-from mtl_perception.training.checkpoint import save_atomic
-from mtl_perception.training.model import build_model, model_from_checkpoint
-from mtl_perception.training.recipe import recipe_hash
+from mtl_perception.inference.onnx_metadata import read_model_spec
+from mtl_perception.training.config.recipe import recipe_hash
+from mtl_perception.training.engine.checkpoint import save_atomic
+from mtl_perception.training.model.network import build_model, model_from_checkpoint
 
 TINY: dict[str, Any] = {
     "name": "tiny_test",

@@ -10,13 +10,13 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "mtl_perception"
 FORBIDDEN = {
     "inference": {"torch", "torchvision", "rclpy", "mtl_perception.training",
-                  "mtl_perception.ros", "mtl_perception.tools"},
+                  "mtl_perception.ros", "mtl_perception.devtools"},
     "ros": {"torch", "torchvision", "mtl_perception.training"},
     # shared by every layer, so it may import none of them
     "common": {"torch", "torchvision", "rclpy", "mtl_perception.training",
-               "mtl_perception.ros", "mtl_perception.tools", "mtl_perception.inference"},
+               "mtl_perception.ros", "mtl_perception.devtools", "mtl_perception.inference"},
     "evaluation": {"torch", "torchvision", "rclpy", "mtl_perception.training",
-                   "mtl_perception.ros", "mtl_perception.tools"},
+                   "mtl_perception.ros", "mtl_perception.devtools"},
 }
 
 

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from mtl_perception.training.anchors import anchor_recall, kmeans_anchors
-from mtl_perception.training.model import build_model, load_recipe
-from mtl_perception.training.recipe import (
+from mtl_perception.training.config.recipe import (
     DEFAULTS,
     RecipeError,
     category_to_class,
     normalize_recipe,
 )
-from mtl_perception.training.targets import build_targets
+from mtl_perception.training.loss.targets import build_targets
+from mtl_perception.training.model.anchors import anchor_recall, kmeans_anchors
+from mtl_perception.training.model.network import build_model, load_recipe
 
 CONFIGS = Path(__file__).resolve().parents[1] / "config" / "models"
 
@@ -169,7 +169,7 @@ def test_kmeans_anchors_recover_clusters() -> None:
 
 
 def test_effective_number_weights_by_hand() -> None:
-    from mtl_perception.training.losses import effective_number_weights
+    from mtl_perception.training.loss.losses import effective_number_weights
 
     beta = 0.9
     w = effective_number_weights([1, 10, 0], beta)
@@ -180,7 +180,7 @@ def test_effective_number_weights_by_hand() -> None:
 
 
 def test_iou_losses_and_tversky() -> None:
-    from mtl_perception.training.losses import bbox_iou_xywh, tversky_loss
+    from mtl_perception.training.loss.losses import bbox_iou_xywh, tversky_loss
 
     a = torch.tensor([[5.0, 5.0, 4.0, 2.0], [0.0, 0.0, 2.0, 2.0]])
     b = torch.tensor([[5.0, 5.0, 4.0, 2.0], [4.0, 0.0, 2.0, 2.0]])

@@ -15,12 +15,13 @@ import pytest
 pytest.importorskip("onnx")
 from node_fixture_model import build_oracle_model
 
-from mtl_perception import bagio
-from mtl_perception.tools import bdd2bag, offline
-from mtl_perception.tools.groundtruth import GroundTruth
-from mtl_perception.tools.render import count_video_frames
-from mtl_perception.training.data.bdd import BDD_CLASSES
-from mtl_perception.training.synth import generate_drive
+from mtl_perception.devtools import bdd2bag
+from mtl_perception.evaluation import offline
+from mtl_perception.evaluation.groundtruth import GroundTruth
+from mtl_perception.evaluation.render import count_video_frames
+from mtl_perception.io import rosbag2
+from mtl_perception.io.bdd_labels import BDD_CLASSES
+from mtl_perception.synth.generate import generate_drive
 
 SRC_HW, NET_HW = (224, 384), (256, 384)
 
@@ -59,9 +60,9 @@ def test_offline_on_a_labelled_bag(drive: tuple[Path, list[str], Path], tmp_path
     assert metrics["drivable"]["yolop"]["miou"] > 0.5
     assert metrics["protocol"]["conf_threshold"] == pytest.approx(0.25)
     # The output bag carries the node's topics with the input's stamps.
-    stamps = [f.stamp_ns for f in bagio.read_image_frames(bag)]
-    assert sorted(bagio.read_detections(out / "outputs_bag", "/detections")) == stamps
-    masks = bagio.read_masks(out / "outputs_bag", "/lane/mask")
+    stamps = [f.stamp_ns for f in rosbag2.read_image_frames(bag)]
+    assert sorted(rosbag2.read_detections(out / "outputs_bag", "/detections")) == stamps
+    masks = rosbag2.read_masks(out / "outputs_bag", "/lane/mask")
     assert next(iter(masks.values())).shape == SRC_HW
 
 
@@ -103,7 +104,7 @@ def test_two_inputs_with_one_folder_name_keep_both_results(
 
 def test_saved_predictions_score_like_the_run_that_wrote_them(
         drive: tuple[Path, list[str], Path], tmp_path: Path, capsys) -> None:
-    from mtl_perception.training.evaluate import main as eval_main
+    from mtl_perception.training.engine.evaluate import main as eval_main
 
     root, _names, model = drive
     out = tmp_path / "out"
@@ -131,8 +132,7 @@ def test_bad_saved_predictions_are_one_line_or_a_counted_skip(
     import cv2
     import numpy as np
 
-    from mtl_perception.tools import score
-
+    from mtl_perception.evaluation import score
     root, names, _model = drive
     assert score.main(["--data", str(root), "--masks", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err

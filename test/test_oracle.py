@@ -21,8 +21,8 @@ from mtl_perception.evaluation.detection import BDD_CLASSES
 from mtl_perception.evaluation.drivable import bdd100k_drivable, drivable_confusion
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.evaluation.lane import BOUND_PIXELS, boundary_f
-from mtl_perception.tools import bddjson
-from mtl_perception.training.data.bdd import remap_drivable
+from mtl_perception.io import bdd_json as bddjson
+from mtl_perception.io.bdd_labels import remap_drivable
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H = 1280, 720  # scalabel's BDD100K det config image size

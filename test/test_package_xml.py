@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = [ROOT / "mtl_perception" / d for d in ("inference", "ros", "common")]
-RUNTIME += [ROOT / "mtl_perception" / "dds_env.py", ROOT / "launch"]
+RUNTIME += [ROOT / "mtl_perception" / "ros/dds_env.py", ROOT / "launch"]
 # Python module -> rosdep key, where the two differ
 ROSDEP_KEY = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml"}
 # Backends the node loads lazily when asked for; none of them is a rosdep key.

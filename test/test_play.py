@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtl_perception import bagio
-from mtl_perception.tools import play
+from mtl_perception.devtools import play
+from mtl_perception.io import rosbag2
 
 rclpy = pytest.importorskip("rclpy")
 
@@ -23,7 +23,7 @@ N = 12
 
 def _bag(path: Path) -> list[int]:
     stamps = [5_000_000_000 + i * 100_000_000 for i in range(N)]
-    with bagio.BagWriter(path) as writer:
+    with rosbag2.BagWriter(path) as writer:
         for i, stamp in enumerate(stamps):
             writer.add_image("/cam/image_raw", np.full((120, 160, 3), i, np.uint8), stamp, "cam")
     return stamps
@@ -54,7 +54,7 @@ def _play(bag: Path, qos: str, *extra: str) -> tuple[int, list[tuple[int, int, s
         executor.add_node(node)
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mtl_perception.tools.play", str(bag),
+            [sys.executable, "-m", "mtl_perception.devtools.play", str(bag),
              "--rate", "2", "--qos", qos, "--remap", "/cam/image_raw:=/remapped/image",
              "--wait-for-subscribers", "1", "--wait-timeout", "20", *extra],
             env=os.environ.copy(), stderr=subprocess.PIPE, text=True,
@@ -119,7 +119,7 @@ def test_play_exits_cleanly_on_repeated_signals(tmp_path: Path, sig: int) -> Non
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mtl_perception.tools.play", str(tmp_path / "bag"),
+            [sys.executable, "-m", "mtl_perception.devtools.play", str(tmp_path / "bag"),
              "--loop", "--wait-for-subscribers", "1", "--wait-timeout", "30"],
             env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 40

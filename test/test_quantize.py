@@ -12,9 +12,10 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from mtl_perception.inference.trt_onnx import read_model_spec
-from mtl_perception.training import export, quantize, synth
-from mtl_perception.training.model import build_model
+from mtl_perception.deploy import export, quantize
+from mtl_perception.inference.onnx_metadata import read_model_spec
+from mtl_perception.synth import generate as synth
+from mtl_perception.training.model.network import build_model
 
 TINY = {
     "name": "tiny_q",
@@ -210,7 +211,7 @@ def test_onnx_runtime_log_stays_quiet_unless_verbose(setup: dict[str, Path],
     import sys
 
     calib = str(setup["fp32"].parent / "synth/images/100k/train")
-    base = [sys.executable, "-m", "mtl_perception.training.quantize", "--model",
+    base = [sys.executable, "-m", "mtl_perception.deploy.quantize", "--model",
             str(setup["fp32"]), "--calib", calib, "--calib-frames", "2", "--runs", "1"]
     quiet = subprocess.run([*base, "--out", str(tmp_path / "a.onnx")], capture_output=True,
                            text=True, timeout=300)

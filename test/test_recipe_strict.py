@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mtl_perception.training.recipe import RecipeError, load_recipe, normalize_recipe
-from mtl_perception.training.train import main
+from mtl_perception.training.config.recipe import RecipeError, load_recipe, normalize_recipe
+from mtl_perception.training.engine.trainer import main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "config" / "models"
 

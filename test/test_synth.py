@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from mtl_perception.synth.generate import generate, generate_drive, main, render_still
 from mtl_perception.training.data import BDD_CLASSES, BddDataset, poly2d_points
-from mtl_perception.training.synth import generate, generate_drive, main, render_still
 
 W, H = 320, 180
 

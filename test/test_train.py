@@ -11,17 +11,17 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from mtl_perception.training import distributed as D
-from mtl_perception.training.checkpoint import CheckpointError, load_checkpoint
-from mtl_perception.training.dataio import collate_samples
-from mtl_perception.training.recipe import (
+from mtl_perception.training.config.recipe import (
     RecipeError,
     load_recipe,
     normalize_recipe,
     with_input_size,
 )
-from mtl_perception.training.train import Trainer, main
-from mtl_perception.training.train_cli import _apply_overrides, build_parser
+from mtl_perception.training.data.loaders import collate_samples
+from mtl_perception.training.engine import ddp as D
+from mtl_perception.training.engine.checkpoint import CheckpointError, load_checkpoint
+from mtl_perception.training.engine.cli import _apply_overrides, build_parser
+from mtl_perception.training.engine.trainer import Trainer, main
 
 HW = (64, 96)
 
@@ -240,7 +240,7 @@ def test_channels_last_changes_layout_not_the_training_step(tmp_path: Path) -> N
 
 
 def test_checkpoint_with_ema_exports_the_averaged_weights(tmp_path: Path) -> None:
-    from mtl_perception.training.model import model_from_checkpoint
+    from mtl_perception.training.model.network import model_from_checkpoint
 
     tr = Trainer(tiny_recipe(1, 0, ema_decay=0.9, ema_tau_steps=2.0), tiny_samples(4), None,
                  tmp_path, progress=False)
@@ -309,8 +309,8 @@ def test_resume_with_an_unchanged_schedule_keeps_the_checkpoints_lr(tmp_path: Pa
 def test_resume_with_a_setting_that_shapes_the_weights_is_refused(
     tmp_path: Path, change: dict[str, Any], named: str
 ) -> None:
-    from mtl_perception.training.recipe import _merge
-    from mtl_perception.training.resume import ResumeError
+    from mtl_perception.training.config.recipe import _merge
+    from mtl_perception.training.engine.resume import ResumeError
 
     Trainer(tiny_recipe(1, 0), tiny_samples(2), None, tmp_path, progress=False).fit()
     asked = normalize_recipe(_merge(tiny_recipe(1, 0), change))
@@ -321,7 +321,7 @@ def test_resume_with_a_setting_that_shapes_the_weights_is_refused(
 
 
 def test_resume_refuses_to_move_the_phase_boundary_behind_it(tmp_path: Path) -> None:
-    from mtl_perception.training.resume import ResumeError
+    from mtl_perception.training.engine.resume import ResumeError
 
     Trainer(tiny_recipe(2, 0), tiny_samples(2), None, tmp_path, progress=False).fit()
     with pytest.raises(ResumeError, match="epochs_phase1 2 -> 1"):
@@ -350,8 +350,8 @@ def test_a_batch_without_lane_or_drivable_labels_logs_zero_not_nan(tmp_path: Pat
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mtl_perception.training.losses import MultiTaskLoss
-    from mtl_perception.training.train import NonFiniteLossError
+    from mtl_perception.training.engine.trainer import NonFiniteLossError
+    from mtl_perception.training.loss.losses import MultiTaskLoss
 
     calls = {"n": 0}
     seg_loss = MultiTaskLoss.segmentation_loss
@@ -381,8 +381,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
 def test_a_corrupt_checkpoint_is_one_line_about_the_file(tmp_path: Path, content: bytes,
                                                          capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
-    from mtl_perception.training import evaluate
-
+    from mtl_perception.training.engine import evaluate
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
     with pytest.raises(CheckpointError, match="corrupt, truncated or not a PyTorch") as err:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mtl_perception.training import synth
-from mtl_perception.training.checkpoint import load_checkpoint
-from mtl_perception.training.train import main
+from mtl_perception.synth import generate as synth
+from mtl_perception.training.engine.checkpoint import load_checkpoint
+from mtl_perception.training.engine.trainer import main
 
 TINY = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_bifpn_tiny.yaml"
 
@@ -65,8 +65,7 @@ def test_resume_auto_keeps_the_runs_settings_and_applies_a_longer_schedule(
 def test_an_unknown_device_name_is_a_one_line_usage_error(
     tool: str, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mtl_perception.training import evaluate
-
+    from mtl_perception.training.engine import evaluate
     if tool == "train":
         rc = train(data, tmp_path, "--device", "gpu")
     else:
@@ -90,7 +89,7 @@ def test_device_index_out_of_range_names_the_visible_gpus(monkeypatch: pytest.Mo
                                                           ) -> None:
     import torch
 
-    from mtl_perception.training.devices import DeviceError, resolve_device
+    from mtl_perception.training.engine.devices import DeviceError, resolve_device
 
     monkeypatch.setattr(torch.version, "cuda", "12.4")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -118,7 +117,7 @@ def test_a_non_finite_loss_is_one_line_and_exit_1(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from mtl_perception.training.losses import MultiTaskLoss
+    from mtl_perception.training.loss.losses import MultiTaskLoss
 
     detection_loss = MultiTaskLoss.detection_loss
 
@@ -190,7 +189,7 @@ def test_run_dir_holds_the_resolved_recipe_and_refuses_a_second_fresh_run(
     data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from mtl_perception.training.recipe import load_recipe
+    from mtl_perception.training.config.recipe import load_recipe
 
     caplog.set_level(logging.INFO, "mtl-train")
     out = tmp_path / "run"
@@ -216,7 +215,7 @@ def test_run_dir_holds_the_resolved_recipe_and_refuses_a_second_fresh_run(
 
 
 def test_curves_mark_the_phase_boundary_and_plot_the_lr() -> None:
-    from mtl_perception.training.plots import log_figure
+    from mtl_perception.training.engine.plots import log_figure
 
     rows = [{"epoch": str(e), "phase": "1" if e <= 2 else "2", "lr": str(0.004 / e),
              "loss_total": str(2.0 / e), "val_fitness": ""} for e in range(1, 5)]
@@ -232,8 +231,7 @@ def test_a_single_task_recipe_says_up_front_that_it_is_not_deployable(
     data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from mtl_perception.training import export
-
+    from mtl_perception.deploy import export
     cfg = tmp_path / "det_only.yaml"
     cfg.write_text(TINY.read_text() + "tasks: [detection]\n")
     caplog.set_level(logging.INFO, "mtl-train")

@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from mtl_perception.synth.generate import generate
+from mtl_perception.training.config.recipe import load_recipe, normalize_recipe, with_input_size
 from mtl_perception.training.data import BDDDataset
-from mtl_perception.training.dataio import collate_samples
-from mtl_perception.training.evaluate import evaluate_model
-from mtl_perception.training.recipe import load_recipe, normalize_recipe, with_input_size
-from mtl_perception.training.synth import generate
-from mtl_perception.training.train import Trainer
+from mtl_perception.training.data.loaders import collate_samples
+from mtl_perception.training.engine.evaluate import evaluate_model
+from mtl_perception.training.engine.trainer import Trainer
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_bifpn.yaml"
 STEPS = int(os.environ.get("MTL_OVERFIT_STEPS", "200"))

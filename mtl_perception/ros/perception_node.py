@@ -19,9 +19,9 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from mtl_perception.dds_env import apply_profile
 from mtl_perception.inference.backends import load_backend
 from mtl_perception.ros.camera_streams import HANDOFF_TIMEOUT_S
+from mtl_perception.ros.dds_env import apply_profile
 from mtl_perception.ros.perception_core import PerceptionCore, StartupError, say
 from mtl_perception.ros.ros_args import split_ros_args
 from mtl_perception.ros.shutdown import ShutdownSignals

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from mtl_perception.dds_env import (
+from mtl_perception.ros.dds_env import (
     PROFILE_FILES,
     PROFILE_VARIABLES,
     dds_env,

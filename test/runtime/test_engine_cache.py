@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mtl_perception.inference import engine_cache as ec
-from mtl_perception.inference.engine_cache import EngineCache, EngineKey, Sidecar
+from mtl_perception.inference.backends.tensorrt import engine_cache as ec
+from mtl_perception.inference.backends.tensorrt.engine_cache import EngineCache, EngineKey, Sidecar
 from mtl_perception.inference.model_spec import ModelSpec
 
 SHA_A = "a" * 64

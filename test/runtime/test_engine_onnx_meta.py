@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec, ModelSpecError
-from mtl_perception.inference.trt_onnx import read_metadata_props, read_model_spec
+from mtl_perception.inference.onnx_metadata import read_metadata_props, read_model_spec
 
 SPEC = ModelSpec(input_height=64, input_width=96, detection_classes=("car",), recipe_name="r")
 

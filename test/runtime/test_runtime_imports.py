@@ -16,10 +16,10 @@ import pytest
 RUNTIME_MODULES = [
     "mtl_perception.inference.pipeline",
     "mtl_perception.inference.backends.onnxruntime_backend",
-    "mtl_perception.inference.backends.tensorrt_backend",
+    "mtl_perception.inference.backends.tensorrt.backend",
     "mtl_perception.inference.overlay",
     "mtl_perception.common.package_data",
-    "mtl_perception.dds_env",
+    "mtl_perception.ros.dds_env",
 ]
 
 

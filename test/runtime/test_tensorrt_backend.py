@@ -11,7 +11,7 @@ import importlib.util
 import pytest
 
 from mtl_perception.inference.backends.base import BackendError
-from mtl_perception.inference.trt_env import (
+from mtl_perception.inference.backends.tensorrt.env import (
     needs_explicit_batch_flag,
     parse_version,
     uses_tensor_api,
@@ -27,14 +27,13 @@ no_trt = pytest.mark.skipif(_real_tensorrt_installed(), reason="real TensorRT is
 
 
 def test_module_imports_without_tensorrt() -> None:
-    from mtl_perception.inference.backends import tensorrt_backend
-
+    from mtl_perception.inference.backends.tensorrt import backend as tensorrt_backend
     assert tensorrt_backend.TensorRTBackend.name == "tensorrt"
 
 
 @no_trt
 def test_tensorrt_available_says_what_is_missing_in_one_line() -> None:
-    from mtl_perception.inference.backends.tensorrt_backend import tensorrt_available
+    from mtl_perception.inference.backends.tensorrt.backend import tensorrt_available
 
     ok, message = tensorrt_available()
     assert not ok
@@ -50,7 +49,7 @@ def test_stub_only_tensorrt_is_not_mistaken_for_the_real_one() -> None:
     tensorrt = pytest.importorskip("tensorrt", reason="tensorrt-stubs are not installed here")
 
     assert not hasattr(tensorrt, "Builder")
-    from mtl_perception.inference.trt_env import tensorrt_available
+    from mtl_perception.inference.backends.tensorrt.env import tensorrt_available
 
     ok, message = tensorrt_available()
     assert not ok and "only type stubs" in message
@@ -58,7 +57,7 @@ def test_stub_only_tensorrt_is_not_mistaken_for_the_real_one() -> None:
 
 @no_trt
 def test_constructing_backend_raises_backend_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from mtl_perception.inference.backends.tensorrt_backend import TensorRTBackend
+    from mtl_perception.inference.backends.tensorrt.backend import TensorRTBackend
 
     with pytest.raises(BackendError, match="python3-libnvinfer") as info:
         TensorRTBackend(tmp_path / "model.onnx")

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from mtl_perception.inference.backends.base import BackendError
-from mtl_perception.inference.model_spec import ModelSpec
-from mtl_perception.inference.trt_buffers import (
+from mtl_perception.inference.backends.tensorrt.buffers import (
     TensorInfo,
     numpy_dtype,
     plan_buffers,
@@ -15,6 +14,7 @@ from mtl_perception.inference.trt_buffers import (
     resolve_shape,
     shape_tuple,
 )
+from mtl_perception.inference.model_spec import ModelSpec
 
 SPEC = ModelSpec(input_height=64, input_width=96, detection_classes=("a", "b", "c"))
 A = 3 * (8 * 12 + 4 * 6 + 2 * 3)  # anchors over three strides at 64x96

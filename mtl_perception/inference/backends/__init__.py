@@ -23,7 +23,7 @@ __all__ = ["BACKENDS", "Backend", "BackendError", "RawOutputs", "load_backend",
 def tensorrt_status() -> tuple[bool, str]:
     """(usable, why): whether the TensorRT backend can run here."""
     try:
-        module = importlib.import_module("mtl_perception.inference.backends.tensorrt_backend")
+        module = importlib.import_module("mtl_perception.inference.backends.tensorrt.backend")
     except ImportError as exc:
         return False, f"TensorRT backend not importable ({exc})"
     try:
@@ -58,7 +58,7 @@ def load_backend(
         log.info(f"backend auto -> {backend} ({why})")
     if backend == "tensorrt":
         try:
-            module = importlib.import_module("mtl_perception.inference.backends.tensorrt_backend")
+            module = importlib.import_module("mtl_perception.inference.backends.tensorrt.backend")
         except ImportError as exc:
             raise BackendError(f"the TensorRT backend is not available: {exc}") from exc
         return module.TensorRTBackend(model_path, cache_dir=cache_dir, precision=precision,

@@ -6,8 +6,7 @@ torch-free tools (offline scoring, the demo) without pulling torch into their pr
 
 from typing import Any
 
-from mtl_perception.training.data.augment import Augment, AugmentConfig, apply_affine, hflip
-from mtl_perception.training.data.bdd import (
+from mtl_perception.io.bdd_labels import (
     BDD_CLASSES,
     IGNORE,
     VEHICLE_CLASSES,
@@ -17,7 +16,8 @@ from mtl_perception.training.data.bdd import (
     remap_drivable,
     resolve_classes,
 )
-from mtl_perception.training.data.lanes import poly2d_points, rasterize_lanes, scaled_lane_width
+from mtl_perception.io.lanes import poly2d_points, rasterize_lanes, scaled_lane_width
+from mtl_perception.training.data.augment import Augment, AugmentConfig, apply_affine, hflip
 
 __all__ = [
     "BDD_CLASSES",

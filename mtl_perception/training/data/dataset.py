@@ -18,8 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mtl_perception.inference.letterbox import Letterbox
-from mtl_perception.training.data.augment import Augment, AugmentConfig
-from mtl_perception.training.data.bdd import (
+from mtl_perception.io.bdd_labels import (
     IGNORE,
     LabelStats,
     load_label_list,
@@ -28,7 +27,8 @@ from mtl_perception.training.data.bdd import (
     remap_drivable,
     resolve_classes,
 )
-from mtl_perception.training.data.lanes import rasterize_lanes, scaled_lane_width
+from mtl_perception.io.lanes import rasterize_lanes, scaled_lane_width
+from mtl_perception.training.data.augment import Augment, AugmentConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LOG = logging.getLogger("mtl-data")

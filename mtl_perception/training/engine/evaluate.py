@@ -1,0 +1,286 @@
+"""``mtl-eval``: metrics of a checkpoint on a dataset split, and model statistics.
+
+    mtl-eval --weights RUN/best.pt --data DIR --split val [--out metrics.json]
+    mtl-eval predictions --data DIR --split val [--masks DIR] [--detections JSON] [--offline DIR]
+    mtl-eval stats --config config/models/mobilenetv2_bifpn.yaml --resolution 384x640 --json
+
+Detections go through the same ``MultiTaskNet.decode`` as export, then class-wise NMS at
+confidence 0.001 / IoU 0.6 (the yolop protocol's thresholds); every metric is computed by
+:mod:`mtl_perception.evaluation` (docs/training.md lists the protocols). A checkpoint is scored
+on letterboxed network-size frames; the exact bdd100k numbers (source pixels) come from
+``mtl-eval predictions`` on ``mtl-offline``'s output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.ops import batched_nms
+
+from mtl_perception.evaluation.detection import (
+    YOLOP_CONF,
+    YOLOP_MAX_DETECTIONS,
+    YOLOP_NMS_IOU,
+)
+from mtl_perception.evaluation.evaluator import Evaluator, headline
+from mtl_perception.training.config.recipe import RecipeError, load_recipe, with_input_size
+from mtl_perception.training.model.network import MultiTaskNet, build_model, preprocess
+
+LOG = logging.getLogger("mtl-eval")
+
+
+def nms_per_image(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    conf: float,
+    iou: float,
+    max_det: int,
+    max_candidates: int = 30000,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Multi-label class-wise NMS for one image: [A, 4], [A, C] -> boxes, scores, classes."""
+    idx, cls = (scores > conf).nonzero(as_tuple=True)
+    s = scores[idx, cls]
+    if s.numel() > max_candidates:
+        top = s.topk(max_candidates).indices
+        idx, cls, s = idx[top], cls[top], s[top]
+    b = boxes[idx]
+    keep = batched_nms(b.float(), s.float(), cls, iou)[:max_det]
+    return b[keep], s[keep], cls[keep]
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: MultiTaskNet,
+    batches: Iterable[dict[str, Any]],
+    device: torch.device | str = "cpu",
+    conf: float = YOLOP_CONF,
+    iou: float = YOLOP_NMS_IOU,
+    max_det: int = YOLOP_MAX_DETECTIONS,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run ``model`` over collated batches and compute every task's metrics."""
+    was_training = model.training
+    model.eval()
+    ev = Evaluator(list(model.class_names), len(model.drivable_classes))
+    n_images = 0
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="eval", unit="batch", dynamic_ncols=True)
+    for batch in batches:
+        images = torch.as_tensor(batch["image"]).to(device)
+        out = model(preprocess(images))
+        n_images += images.shape[0]
+        if "det" in out:
+            boxes, scores = model.decode(out["det"])
+            has_det = batch.get("has_det")
+            for i in range(images.shape[0]):
+                if has_det is not None and not bool(has_det[i]):
+                    continue  # unlabelled for detection: neither TP nor FP can be judged
+                b, s, c = nms_per_image(boxes[i], scores[i], conf, iou, max_det)
+                crowd = batch.get("crowd")
+                ev.add_ids(
+                    _as_numpy(batch["boxes"][i]), _as_numpy(batch["classes"][i]),
+                    _as_numpy(b), _as_numpy(s), _as_numpy(c),
+                    _as_numpy(crowd[i]) if crowd is not None else None,
+                )
+        gt_drivable = _as_numpy(batch.get("drivable_bdd", batch["drivable"]))
+        if "drivable" in out:
+            pred = _as_numpy(out["drivable"].argmax(1))
+            for i in range(images.shape[0]):
+                ev.add_drivable(pred[i], gt_drivable[i])
+        if "lane" in out:
+            pred, gt = _as_numpy(out["lane"].argmax(1)), _as_numpy(batch["lane"])
+            for i in range(images.shape[0]):
+                ev.add_lane(pred[i], gt[i])
+    model.train(was_training)
+    result = ev.result({"conf_threshold": conf, "nms_iou": iou, "max_detections": max_det,
+                        "source": "mtl-eval (checkpoint, letterboxed network-size frames)"})
+    result["n_images"] = n_images
+    return result
+
+
+def fitness(metrics: dict[str, Any]) -> float:
+    """One number to pick the best checkpoint: mean of vehicle (or all-class) mAP50,
+    drivable binary mIoU and lane IoU, over the tasks the model has."""
+    h = headline(metrics)
+    parts = []
+    if metrics.get("detection"):
+        parts.append(h["vehicle_ap50"] or 0.0)
+    if metrics.get("drivable"):
+        parts.append(h["drivable_miou"] or 0.0)
+    if metrics.get("lane"):
+        parts.append(h["lane_iou"] or 0.0)
+    return float(np.mean(parts)) if parts else 0.0
+
+
+def flat_summary(metrics: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers, flat, for logs and CSV columns."""
+    out: dict[str, float] = {}
+    det = (metrics.get("detection") or {}).get("yolop")
+    if det:
+        out["val_map50"] = det["classes"].get("map50") or 0.0
+        out["val_map50_95"] = det["classes"].get("map50_95") or 0.0
+        if det.get("vehicle"):
+            out["val_vehicle_map50"] = det["vehicle"].get("map50") or 0.0
+            out["val_vehicle_recall50"] = det["vehicle"].get("recall50") or 0.0
+        out["val_bdd100k_ap"] = metrics["detection"]["bdd100k"].get("AP") or 0.0
+    if metrics.get("drivable"):
+        out["val_drivable_miou_yolop"] = metrics["drivable"]["yolop"].get("miou") or 0.0
+    if metrics.get("lane"):
+        out["val_lane_iou"] = metrics["lane"]["yolop"].get("iou") or 0.0
+    return out
+
+
+def model_stats(recipe: dict[str, Any], resolution: tuple[int, int]) -> dict[str, Any]:
+    """Parameter count, FLOPs (torch.utils.flop_counter) and fp32 size at a resolution."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    recipe = with_input_size(recipe, resolution)
+    recipe["backbone"] = {**recipe["backbone"], "pretrained": False}
+    model = build_model(recipe).eval()
+    params = sum(p.numel() for p in model.parameters())
+    x = torch.zeros(1, 3, *resolution)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    flops = int(counter.get_total_flops())
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return {
+        "recipe": recipe["name"],
+        "resolution": [int(resolution[0]), int(resolution[1])],
+        "params": int(params),
+        "params_m": round(params / 1e6, 3),
+        "flops": flops,
+        "gflops": round(flops / 1e9, 2),
+        "macs": flops // 2,
+        "gmacs": round(flops / 2e9, 2),
+        "flops_convention": (
+            "FLOPs = 2 x multiply-adds, counted by torch.utils.flop_counter over convolutions "
+            "and matmuls for one image (batch 1); 'macs' = flops / 2"
+        ),
+        "size_mb": round(len(buf.getvalue()) / 1e6, 2),
+        "size_convention": "fp32 state_dict as saved by torch.save, 1 MB = 1e6 bytes",
+    }
+
+
+def _parse_resolution(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"resolution must be HxW, e.g. 384x640: {text}") from exc
+    return h, w
+
+
+def stats_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="mtl-eval stats", description="model statistics")
+    p.add_argument("--config", required=True, help="recipe YAML")
+    p.add_argument("--resolution", type=_parse_resolution, default=None, help="HxW")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    logging.disable(logging.WARNING)  # the random-init notice is noise here
+    try:
+        recipe = load_recipe(args.config)
+        res = args.resolution or tuple(recipe["input_size"])
+        stats = model_stats(recipe, res)
+    except RecipeError as exc:
+        print(f"mtl-eval stats: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        for k, v in stats.items():
+            print(f"{k:>18}: {v}")
+    return 0
+
+
+def eval_main(argv: list[str]) -> int:
+    from mtl_perception.training.data.loaders import DataError, make_loader
+    from mtl_perception.training.engine.checkpoint import CheckpointError
+    from mtl_perception.training.engine.devices import DeviceError, describe, resolve_device
+    from mtl_perception.training.engine.plots import plot_pr_curves
+    from mtl_perception.training.model.network import model_from_checkpoint
+
+    p = argparse.ArgumentParser(prog="mtl-eval", description=__doc__.splitlines()[0])
+    p.add_argument("--weights", required=True, help="checkpoint (.pt) from mtl-train")
+    p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
+    p.add_argument("--split", default="val")
+    p.add_argument("--out", default=None, help="JSON path (default: next to the weights)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda if usable, else cpu)")
+    p.add_argument("--conf", type=float, default=YOLOP_CONF)
+    p.add_argument("--iou", type=float, default=YOLOP_NMS_IOU)
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as exc:
+        print(f"mtl-eval: {exc}", file=sys.stderr)
+        return 2 if exc.usage else 1
+    logging.getLogger("mtl-eval").info("device %s", describe(device, amp=False))
+    try:
+        model, ckpt = model_from_checkpoint(args.weights, device)
+        loader = make_loader(
+            args.data, args.split, model.recipe, train=False, batch_size=args.batch_size,
+            workers=args.workers, limit=args.limit,
+        )
+    except (CheckpointError, DataError, RecipeError) as exc:
+        print(f"mtl-eval: {exc}", file=sys.stderr)
+        return 2
+    metrics = evaluate_model(model, loader, device, args.conf, args.iou, progress=True)
+    metrics.update(weights=str(args.weights), data=str(args.data), split=args.split,
+                   recipe=model.recipe_name, epoch=ckpt.get("epoch"))
+    out = Path(args.out) if args.out else Path(args.weights).with_name(
+        f"eval_{args.split}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    det = (metrics.get("detection") or {}).get("yolop") or {}
+    curves = {"all classes": (det.get("classes") or {}).get("pr_curve")}
+    if det.get("vehicle"):
+        curves["vehicle"] = det["vehicle"].get("pr_curve")
+    plot_pr_curves(curves, out.with_suffix(".pr.png"))
+    out.write_text(json.dumps(metrics, indent=2))
+    print(json.dumps({"json": str(out), "pr_png": str(out.with_suffix(".pr.png")),
+                      "fitness": fitness(metrics), **flat_summary(metrics)}))
+    return 0
+
+
+def predictions_main(argv: list[str]) -> int:
+    from mtl_perception.evaluation.score import main as score_main
+
+    return score_main(argv)
+
+
+COMMANDS = {"checkpoint": eval_main, "predictions": predictions_main, "stats": stats_main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mtl-eval [checkpoint] ...`` (the default), ``mtl-eval predictions ...``, ``stats``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    return eval_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
