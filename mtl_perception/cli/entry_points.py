@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Callable
 
+from mtl_perception.cli.common import EXIT_RUNTIME, run_cli
+
 DIST = "mtl_perception"
 # top-level module -> the extra of setup.py that installs it
 EXTRA_OF_MODULE = {
@@ -38,17 +40,16 @@ def missing_extra_message(prog: str, exc: ModuleNotFoundError) -> str | None:
 
 
 def run_tool(prog: str, module: str, func: str = "main") -> int:
-    """Import ``module`` and run its ``func``; a missing optional dependency is one line."""
+    """Import ``module`` and run its ``func``: a missing extra or a ``MtlError`` is one line."""
     try:
         entry = getattr(importlib.import_module(module), func)
-        code = entry()
     except ModuleNotFoundError as exc:
         line = missing_extra_message(prog, exc)
         if line is None:
             raise
         print(line, file=sys.stderr)
-        return 1
-    return int(code or 0)
+        return EXIT_RUNTIME
+    return run_cli(prog, lambda _argv: entry())
 
 
 def _entry(prog: str, module: str) -> Callable[[], int]:

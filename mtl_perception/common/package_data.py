@@ -16,11 +16,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mtl_perception.common.errors import MtlError
+
 PACKAGE = "mtl_perception"
 SHARE_MARKER = "package.xml"
 
 
-class PackageDataError(RuntimeError):
+class PackageDataError(MtlError, RuntimeError):
     """A data file the package ships cannot be found: the install is incomplete."""
 
 

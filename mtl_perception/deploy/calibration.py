@@ -15,13 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.letterbox import Letterbox
 
 LOG = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(MtlError, ValueError):
     """The calibration source holds no usable frames (message says what was found)."""
 
 

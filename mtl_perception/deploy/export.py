@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 import torch
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.deploy.export_wrapper import OUTPUT_NAMES, ExportWrapper
 from mtl_perception.inference.backends.tensorrt.engine_cache import atomic_write_bytes, file_sha256
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
@@ -52,7 +53,7 @@ TRT85_SAFE_OPS = frozenset(
 )
 
 
-class ExportError(RuntimeError):
+class ExportError(MtlError, RuntimeError):
     """The model cannot be exported in a form the node and TensorRT accept."""
 
 

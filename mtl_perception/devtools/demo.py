@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.common.package_data import data_path, optional_data_path
 
 DEMO_RECIPE = ("config", "models", "mobilenetv2_bifpn_small.yaml")  # under share/mtl_perception
@@ -46,7 +47,7 @@ GT_TOPIC = "/ground_truth/detections"
 START_NS = 1_700_000_000 * 10**9  # fixed, so two demo runs produce identical bags
 
 
-class StageError(RuntimeError):
+class StageError(MtlError, RuntimeError):
     """A demo stage failed; ``stage`` names it."""
 
     def __init__(self, stage: str, message: str) -> None:

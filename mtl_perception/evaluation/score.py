@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.evaluation.detection import BDD_CLASSES
 from mtl_perception.evaluation.evaluator import Evaluator, format_headline
 from mtl_perception.evaluation.groundtruth import GroundTruth
@@ -40,7 +41,7 @@ _BDD_TO_OURS = np.full(256, 255, np.uint8)
 _BDD_TO_OURS[[0, 1, 2]] = [1, 2, 0]
 
 
-class InputError(Exception):
+class InputError(MtlError):
     """A problem with the user's input: reported as one line."""
 
 

@@ -12,11 +12,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mtl_perception.common.errors import MtlError
+
 METADATA_KEY = "mtl_perception"
 FORMAT_VERSION = 1
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(MtlError, ValueError):
     """The model file's metadata is missing or does not describe a usable model."""
 
 

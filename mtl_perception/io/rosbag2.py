@@ -27,6 +27,7 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.msg import get_types_from_msg
 from rosbags.typesys.store import Typestore
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.common.package_data import PackageDataError, data_path
 from mtl_perception.inference.encodings import FrameRejectedError, decode_compressed, decode_raw
 
@@ -38,7 +39,7 @@ IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # what Jazzy writes; rosbags can also write 9 (Kilted)
 
-class BagError(RuntimeError):
+class BagError(MtlError, RuntimeError):
     """A bag is missing, unreadable or holds no usable topic."""
 
 

@@ -16,11 +16,12 @@ from vision_msgs.msg import (
     VisionClass,
 )
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.encodings import DecodedImage, decode_compressed, decode_raw
 from mtl_perception.inference.postprocess import Detections
 
 
-class VisionMsgsLayoutError(RuntimeError):
+class VisionMsgsLayoutError(MtlError, RuntimeError):
     """The installed vision_msgs predates 4.x (Foxy/Galactic field layout)."""
 
 

@@ -22,6 +22,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 from vision_msgs.msg import LabelInfo
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.backends import BackendError
 from mtl_perception.inference.pipeline import Pipeline
 from mtl_perception.inference.postprocess import Thresholds, resolve_classes
@@ -43,7 +44,7 @@ CHOICE_PARAMS = ("backend", "precision", "onnxruntime_spinning", "input_transpor
 FIXED = frozenset(p.name for p in PARAMS if p.read_only)
 
 
-class StartupError(RuntimeError):
+class StartupError(MtlError, RuntimeError):
     """The node cannot start; the message is the one line shown to the user."""
 
 

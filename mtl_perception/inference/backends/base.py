@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.model_spec import ModelSpec
 
 
-class BackendError(RuntimeError):
+class BackendError(MtlError, RuntimeError):
     """A backend could not be created or could not run (message says what to fix)."""
 
 

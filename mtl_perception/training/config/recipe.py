@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.training.config.schema import SchemaError, check_ranges, check_tree
 
 BDD_CLASSES: tuple[str, ...] = (
@@ -108,7 +109,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class RecipeError(ValueError):
+class RecipeError(MtlError, ValueError):
     """The recipe file is missing or holds a value the model cannot be built from."""
 
 

@@ -14,6 +14,8 @@ import difflib
 import math
 from typing import Any
 
+from mtl_perception.common.errors import MtlError
+
 # Keys that are valid although the defaults leave them out (their absence means a default
 # that is not stored, so recipes and their hashes stay as they were).
 OPTIONAL: dict[str, Any] = {"backbone.width_mult": 1.0}
@@ -62,7 +64,7 @@ RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
 )
 
 
-class SchemaError(ValueError):
+class SchemaError(MtlError, ValueError):
     """One line: what is wrong with which dotted key (recipe.RecipeError wraps it)."""
 
 

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from mtl_perception.common.errors import MtlError
 
-class DataError(RuntimeError):
+
+class DataError(MtlError, RuntimeError):
     """The data directory is missing or unreadable."""
 
 

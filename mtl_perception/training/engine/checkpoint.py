@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.backends.tensorrt.engine_cache import atomic_target
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MtlError, RuntimeError):
     """The checkpoint file is missing or is not one of ours."""
 
 

@@ -8,8 +8,10 @@ import re
 
 import torch
 
+from mtl_perception.common.errors import MtlError
 
-class DeviceError(RuntimeError):
+
+class DeviceError(MtlError, RuntimeError):
     """The device asked for is not usable (``usage`` = it is not even a device name)."""
 
     def __init__(self, message: str, usage: bool = False) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.training.config.recipe import normalize_recipe, with_input_size
 
 APPLIED: tuple[str, ...] = (
@@ -24,7 +25,7 @@ APPLIED: tuple[str, ...] = (
 IGNORED: tuple[str, ...] = ("name", "backbone.pretrained")
 
 
-class ResumeError(RuntimeError):
+class ResumeError(MtlError, RuntimeError):
     """A resume that would continue a different run than the checkpoint's (one line)."""
 
 

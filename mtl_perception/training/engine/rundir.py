@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from mtl_perception.common.errors import MtlError
+
 # What a run writes; a fresh run refuses a folder holding any of these (unless --overwrite).
 RUN_FILES: tuple[str, ...] = (
     "last.pt", "best.pt", "log.csv", "curves.png", "recipe.yaml", "data_report.txt",
@@ -14,7 +16,7 @@ RUN_FILES: tuple[str, ...] = (
 )
 
 
-class RunDirError(RuntimeError):
+class RunDirError(MtlError, RuntimeError):
     """A fresh run would mix its files with another run's (one line)."""
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.training.data.loaders import make_loader
 from mtl_perception.training.engine import ddp as D
 from mtl_perception.training.engine.checkpoint import (
@@ -59,7 +60,7 @@ CSV_FIELDS = [
 ]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(MtlError, RuntimeError):
     """A loss term became NaN or infinite: the run stops (one line) before that step."""
 
 

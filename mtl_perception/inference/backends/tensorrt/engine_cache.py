@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.model_spec import ModelSpec, ModelSpecError
 
 SIDECAR_VERSION = 1
@@ -30,7 +31,7 @@ CACHE_ENV = "MTL_ENGINE_CACHE"
 _CHUNK = 1 << 20
 
 
-class EngineCacheError(RuntimeError):
+class EngineCacheError(MtlError, RuntimeError):
     """The cache directory or an entry in it cannot be used (message says why)."""
 
 
