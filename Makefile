@@ -4,8 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export FASTDDS_BUILTIN_TRANSPORTS ?= LARGE_DATA
 # The runtime a car needs: it runs on JetPack 5's Python 3.8 (docs/architecture.md).
-RUNTIME_SRC := mtl_perception/inference mtl_perception/ros mtl_perception/common \
-	mtl_perception/ros/dds_env.py launch
+RUNTIME_SRC := mtl_perception/inference mtl_perception/ros mtl_perception/common launch
 
 .PHONY: setup setup-jazzy setup-jetpack5 test test-main test-jazzy test-jetpack5 test-slow \
 	lint typecheck demo bench clean oracle-env

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.devtools import bdd2bag
 from mtl_perception.io import rosbag2, sources
 
@@ -74,7 +75,7 @@ def test_compressed_resize_rate_and_labels(tmp_path: Path) -> None:
     assert frames[1].stamp_ns == 250_000_000
     gt = rosbag2.read_detections(bag, bdd2bag.DEFAULT_GT_TOPIC)
     assert list(gt) == [frames[2].stamp_ns]
-    assert gt[frames[2].stamp_ns] == [rosbag2.BoxLabel(5, 10, 25, 30, "car")]  # scaled by 0.5
+    assert gt[frames[2].stamp_ns] == [BoxLabel(5, 10, 25, 30, "car")]  # scaled by 0.5
 
 
 def test_unreadable_images_are_skipped_and_bag_finalized(tmp_path: Path, capsys) -> None:

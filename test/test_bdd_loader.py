@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mtl_perception.training.data import IGNORE, BddDataset, collate, poly2d_points
+from mtl_perception.common.constants import IGNORE_INDEX as IGNORE
+from mtl_perception.training.data import BddDataset, collate, poly2d_points
 
 W, H = 256, 144  # 16:9 like BDD's 1280x720, small so the test is fast
 

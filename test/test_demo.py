@@ -17,11 +17,11 @@ pytest.importorskip("rclpy")
 pytest.importorskip("onnx")
 from node_fixture_model import build_oracle_model
 
+from mtl_perception.common.classes import BDD_CLASSES
 from mtl_perception.devtools import demo
 from mtl_perception.evaluation.groundtruth import GroundTruth
 from mtl_perception.evaluation.render import count_video_frames
 from mtl_perception.io import rosbag2
-from mtl_perception.io.bdd_labels import BDD_CLASSES
 from mtl_perception.synth.generate import generate_drive
 
 pytestmark = pytest.mark.ros

@@ -11,8 +11,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from mtl_perception.common.atomic_files import file_sha256
 from mtl_perception.deploy import export
-from mtl_perception.inference.backends.tensorrt.engine_cache import file_sha256
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
 from mtl_perception.inference.onnx_metadata import read_model_spec
 from mtl_perception.training.config.recipe import recipe_hash

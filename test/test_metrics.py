@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from mtl_perception.common.classes import BDD_CLASSES
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.evaluation.detection import (
-    BDD_CLASSES,
     DetectionRecords,
     bdd100k_detection,
     error_breakdown,
@@ -21,7 +22,6 @@ from mtl_perception.evaluation.detection import (
 from mtl_perception.evaluation.drivable import drivable_confusion, drivable_metrics
 from mtl_perception.evaluation.evaluator import Evaluator, FrameTruth
 from mtl_perception.evaluation.lane import LaneScores, boundary_f
-from mtl_perception.io.rosbag2 import BoxLabel
 
 
 def test_evaluation_package_does_not_import_torch() -> None:

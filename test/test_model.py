@@ -97,7 +97,8 @@ def test_single_task_recipe_builds_only_that_head() -> None:
 
 def test_vehicle_and_two_class_drivable_options() -> None:
     r = _recipe("mobilenetv2", (64, 96), classes=["vehicle", "pedestrian"], drivable_classes=2)
-    assert category_to_class(r) == {"car": 0, "truck": 0, "bus": 0, "train": 0, "pedestrian": 1}
+    assert category_to_class(r) == {"vehicle": 0, "car": 0, "truck": 0, "bus": 0, "train": 0,
+                                   "pedestrian": 1}
     model = build_model(r)
     assert model.class_names == ["vehicle", "pedestrian"]
     assert model.drivable_classes == ["background", "drivable"]

@@ -15,12 +15,12 @@ import pytest
 pytest.importorskip("onnx")
 from node_fixture_model import build_oracle_model
 
+from mtl_perception.common.classes import BDD_CLASSES
 from mtl_perception.devtools import bdd2bag
 from mtl_perception.evaluation import offline
 from mtl_perception.evaluation.groundtruth import GroundTruth
 from mtl_perception.evaluation.render import count_video_frames
 from mtl_perception.io import rosbag2
-from mtl_perception.io.bdd_labels import BDD_CLASSES
 from mtl_perception.synth.generate import generate_drive
 
 SRC_HW, NET_HW = (224, 384), (256, 384)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mtl_perception.evaluation.detection import BDD_CLASSES
+from mtl_perception.common.classes import BDD_CLASSES
 from mtl_perception.evaluation.drivable import bdd100k_drivable, drivable_confusion
 from mtl_perception.evaluation.evaluator import Evaluator
 from mtl_perception.evaluation.lane import BOUND_PIXELS, boundary_f

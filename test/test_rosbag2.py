@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.io import rosbag2
 
 
@@ -30,7 +31,7 @@ def test_images_detections_masks_round_trip(tmp_path: Path, storage: str) -> Non
             writer.add_image("/cam/image_raw/compressed", _solid(), stamp, "cam",
                              compressed=True, jpeg_quality=95)
             writer.add_camera_info("/cam/camera_info", 64, 36, stamp, "cam")
-            writer.add_detections("/gt", [rosbag2.BoxLabel(1, 2, 30, 20, "car", 0.5)], stamp, "cam")
+            writer.add_detections("/gt", [BoxLabel(1, 2, 30, 20, "car", 0.5)], stamp, "cam")
             writer.add_mask("/mask", (rgb[..., 0] > 128).astype(np.uint8), stamp, "cam")
 
     assert {t.name: t.count for t in rosbag2.topics(bag)} == {
@@ -47,7 +48,7 @@ def test_images_detections_masks_round_trip(tmp_path: Path, storage: str) -> Non
     # JPEG is lossy; a flat colour survives it, and shows the channel order is right.
     assert np.abs(jpeg[0].rgb.astype(int) - _solid()).max() <= 3
     assert rosbag2.read_detections(bag, "/gt")[stamps[2]] == [
-        rosbag2.BoxLabel(1, 2, 30, 20, "car", 0.5)
+        BoxLabel(1, 2, 30, 20, "car", 0.5)
     ]
     np.testing.assert_array_equal(
         rosbag2.read_masks(bag, "/mask")[stamps[1]], (frames[1][..., 0] > 128).astype(np.uint8)
@@ -73,7 +74,7 @@ def test_rclpy_reads_the_cdr_we_write(tmp_path: Path) -> None:
 
     bag = tmp_path / "bag"
     with rosbag2.BagWriter(bag) as writer:
-        writer.add_detections("/gt", [rosbag2.BoxLabel(10, 20, 50, 60, "bus", 0.7)], 5, "cam")
+        writer.add_detections("/gt", [BoxLabel(10, 20, 50, 60, "bus", 0.7)], 5, "cam")
     (_, _, _, data), = rosbag2.read_raw(bag)
     msg = serialization.deserialize_message(data, Detection2DArray)
     det = msg.detections[0]

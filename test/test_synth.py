@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from mtl_perception.common.classes import BDD_CLASSES
 from mtl_perception.synth.generate import generate, generate_drive, main, render_still
-from mtl_perception.training.data import BDD_CLASSES, BddDataset, poly2d_points
+from mtl_perception.training.data import BddDataset, poly2d_points
 
 W, H = 320, 180
 

@@ -17,13 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+from mtl_perception.common.atomic_files import atomic_write_text, file_sha256
 from mtl_perception.inference.backends.base import BackendError
 from mtl_perception.inference.backends.tensorrt.engine_cache import (
     PRECISIONS,
     EngineCache,
     EngineKey,
-    atomic_write_text,
-    file_sha256,
 )
 from mtl_perception.inference.backends.tensorrt.env import tensorrt_available
 from mtl_perception.inference.model_spec import ModelSpecError

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mtl_perception.common.constants import PAD_VALUE
 from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.letterbox import Letterbox
 
@@ -53,7 +54,7 @@ def iter_frames(source: str | Path, topic: str | None = None) -> Iterator[np.nda
 
 
 def letterboxed(
-    frames: Iterator[np.ndarray], hw: tuple[int, int], pad_value: int = 114
+    frames: Iterator[np.ndarray], hw: tuple[int, int], pad_value: int = PAD_VALUE
 ) -> Iterator[np.ndarray]:
     """Each frame resized-and-padded into uint8 [H, W, 3] by the shared letterbox."""
     for rgb in frames:
@@ -67,7 +68,7 @@ def calibration_batches(
     batch_size: int = 1,
     limit: int | None = None,
     every: int = 1,
-    pad_value: int = 114,
+    pad_value: int = PAD_VALUE,
     topic: str | None = None,
 ) -> Iterator[np.ndarray]:
     """uint8 [batch_size, H, W, 3] batches of network input from ``source``.

@@ -23,14 +23,13 @@ import numpy as np
 import onnx
 import torch
 
+from mtl_perception.common.atomic_files import atomic_write_bytes, file_sha256
+from mtl_perception.common.constants import IMAGENET_MEAN, IMAGENET_STD
 from mtl_perception.common.errors import MtlError
 from mtl_perception.deploy.export_wrapper import OUTPUT_NAMES, ExportWrapper
-from mtl_perception.inference.backends.tensorrt.engine_cache import atomic_write_bytes, file_sha256
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
 from mtl_perception.training.config.recipe import with_input_size
 from mtl_perception.training.model.network import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     MultiTaskNet,
     model_from_checkpoint,
 )

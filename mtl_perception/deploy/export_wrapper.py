@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mtl_perception.training.model.network import IMAGENET_MEAN, IMAGENET_STD, MultiTaskNet
+from mtl_perception.common.constants import IMAGENET_MEAN, IMAGENET_STD
+from mtl_perception.training.model.network import MultiTaskNet
 
 OUTPUT_NAMES = ("boxes", "scores", "drivable", "lane")
 REQUIRED_TASKS = ("detection", "drivable", "lane")

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import onnx
 
+from mtl_perception.common.atomic_files import atomic_write_text
 from mtl_perception.deploy.calibration import calibration_batches
 from mtl_perception.deploy.quantize_checks import check_eval_data, quiet_logs, refuse_quantized
-from mtl_perception.inference.backends.tensorrt.engine_cache import atomic_write_text
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
 from mtl_perception.inference.onnx_metadata import read_model_spec
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.io import bdd_json as bddjson
 from mtl_perception.io import rosbag2
 from mtl_perception.io.sources import (
@@ -77,7 +78,7 @@ def convert(
     source: FrameSource,
     out: Path,
     opts: ConvertOptions,
-    labels: dict[str, list[rosbag2.BoxLabel]] | None = None,
+    labels: dict[str, list[BoxLabel]] | None = None,
 ) -> ConvertResult:
     """Write one drive to one bag; the bag is closed (finalized) whatever happens."""
     t0 = time.perf_counter()
@@ -118,7 +119,7 @@ def _write_frame(
     opts: ConvertOptions,
     topic: str,
     info_topic: str,
-    labels: dict[str, list[rosbag2.BoxLabel]] | None,
+    labels: dict[str, list[BoxLabel]] | None,
 ) -> int:
     """One frame's messages; returns 1 when ground truth was written for it."""
     rgb = frame.rgb
@@ -139,8 +140,8 @@ def _write_frame(
 
 
 def _frame_labels(
-    labels: dict[str, list[rosbag2.BoxLabel]] | None, source: FrameSource, name: str, index: int
-) -> list[rosbag2.BoxLabel] | None:
+    labels: dict[str, list[BoxLabel]] | None, source: FrameSource, name: str, index: int
+) -> list[BoxLabel] | None:
     if not labels:
         return None
     if source.kind == "video":

@@ -22,13 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.common.classes import BDD_CLASSES, VEHICLE, VEHICLE_MEMBERS
 from mtl_perception.inference.postprocess import iou_one_to_many
 
-BDD_CLASSES: tuple[str, ...] = (
-    "pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
-    "traffic light", "traffic sign",
-)
-VEHICLE_MEMBERS: tuple[str, ...] = ("car", "truck", "bus", "train")
 # The peers' evaluation thresholds (yolop protocol): what mtl-eval, mtl-quantize and the
 # demo's "protocol" scoring run NMS at.
 YOLOP_CONF = 0.001
@@ -36,12 +32,6 @@ YOLOP_NMS_IOU = 0.6
 YOLOP_MAX_DETECTIONS = 300
 BDD100K_MAX_DETECTIONS = 100  # COCOeval's default, which scalabel keeps
 ERROR_KINDS = ("true_positive", "duplicate", "poor_localization", "background")
-
-
-def is_crowd(label: dict[str, Any]) -> bool:
-    """scalabel's rule: a ``crowd`` or ``ignored`` attribute makes a label an ignore region."""
-    attrs = label.get("attributes") or {}
-    return isinstance(attrs, dict) and bool(attrs.get("crowd") or attrs.get("ignored"))
 
 
 @dataclass
@@ -80,7 +70,7 @@ class DetectionRecords:
 
     def merged_vehicle(self) -> DetectionRecords | None:
         """Same records with car/truck/bus/train (or an existing 'vehicle') as one class."""
-        members = [i for i, n in enumerate(self.class_names) if n in (*VEHICLE_MEMBERS, "vehicle")]
+        members = [i for i, n in enumerate(self.class_names) if n in (*VEHICLE_MEMBERS, VEHICLE)]
         if not members:
             return None
         lut = np.full(len(self.class_names), -1, dtype=np.int64)

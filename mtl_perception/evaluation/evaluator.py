@@ -14,9 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mtl_perception.common.classes import BDD_CLASSES, class_index
 from mtl_perception.evaluation.detection import (
-    BDD_CLASSES,
-    VEHICLE_MEMBERS,
     DetectionRecords,
     bdd100k_detection,
     to_bdd_names,
@@ -27,7 +26,7 @@ from mtl_perception.evaluation.lane import LaneScores
 
 
 class Box(Protocol):
-    """What a box needs (``bagio.BoxLabel`` is one): xyxy pixels, a class name, a score."""
+    """What a box needs (``BoxLabel`` is one): xyxy pixels, a class name, a score."""
 
     @property
     def x1(self) -> float: ...
@@ -56,15 +55,6 @@ class FrameTruth:
     drivable: np.ndarray | None  # uint8 [H, W], 0/1/2/255, or None when not labelled
     lane: np.ndarray | None  # uint8 [H, W], 0/1/255, or None when not labelled
     crowd: Sequence[bool] = field(default_factory=list)
-
-
-def class_index(names: Sequence[str]) -> dict[str, int]:
-    """Category name -> model class id; car/truck/bus/train map to ``vehicle`` if it exists."""
-    index = {n: i for i, n in enumerate(names)}
-    if "vehicle" in index:
-        for member in VEHICLE_MEMBERS:
-            index.setdefault(member, index["vehicle"])
-    return index
 
 
 def _arrays(boxes: Sequence[Box], index: dict[str, int], crowd: Sequence[bool] | None = None

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mtl_perception.common.constants import IGNORE_INDEX
 from mtl_perception.evaluation.pixels import ConfusionMatrix
 
 BOUND_PIXELS = (1, 2, 5)
@@ -61,7 +62,7 @@ class LaneScores:
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
         """One frame, 0/1 masks (gt 255 = unlabelled: left out of both)."""
         self.conf.update(pred, gt)
-        labelled = gt != 255
+        labelled = gt != IGNORE_INDEX
         if not labelled.any():
             return
         fg_gt, fg_pd = (gt == 1) & labelled, (pred == 1) & labelled

@@ -37,9 +37,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.evaluation.evaluator import Evaluator, FrameTruth, format_headline
 from mtl_perception.evaluation.groundtruth import GroundTruth
 from mtl_perception.evaluation.render import VideoSink, detections_to_boxes, overlay_bgr
+from mtl_perception.inference.backends import BACKENDS
 from mtl_perception.io import bdd_json as bddjson
 from mtl_perception.io import rosbag2
 from mtl_perception.io.sources import FrameSource, open_source
@@ -76,7 +78,7 @@ def topic_name(namespace: str, relative: str) -> str:
     return f"{ns}/{relative}"
 
 
-def _bag_truth(source: FrameSource, gt_topic: str) -> dict[int, list[rosbag2.BoxLabel]]:
+def _bag_truth(source: FrameSource, gt_topic: str) -> dict[int, list[BoxLabel]]:
     """Ground-truth boxes stored in the input bag itself (mtl-bdd2bag --labels)."""
     if source.kind != "bag":
         return {}
@@ -107,7 +109,7 @@ def run_offline(
     if opts.masks:
         for task in ("drivable", "lane"):
             (out / "masks" / task).mkdir(parents=True, exist_ok=True)
-    predictions: list[tuple[str, list[rosbag2.BoxLabel]]] = []
+    predictions: list[tuple[str, list[BoxLabel]]] = []
     total = source.expected_count
     if opts.max_frames is not None:
         total = min(total or opts.max_frames, opts.max_frames)
@@ -168,7 +170,7 @@ def run_offline(
 
 def _truth_for(
     truth: GroundTruth | None,
-    bag_gt: dict[int, list[rosbag2.BoxLabel]],
+    bag_gt: dict[int, list[BoxLabel]],
     name: str,
     stamp_ns: int,
     shape_hw: tuple[int, int],
@@ -188,7 +190,7 @@ def _write_outputs(
     namespace: str,
     stamp_ns: int,
     frame_id: str,
-    boxes: Sequence[rosbag2.BoxLabel],
+    boxes: Sequence[BoxLabel],
     drivable: np.ndarray,
     lane: np.ndarray,
 ) -> None:
@@ -215,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", type=Path, nargs="+", help="bags, videos or image folders")
     p.add_argument("--model", type=Path, required=True, help="exported .onnx (or .engine)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "tensorrt"))
+    p.add_argument("--backend", default="auto", choices=BACKENDS)
     p.add_argument("--conf", type=float, default=None, help="default: the model's own")
     p.add_argument("--iou", type=float, default=None)
     p.add_argument("--max-det", type=int, default=None)

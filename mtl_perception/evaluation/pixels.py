@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-IGNORE_INDEX = 255
-
 
 class ConfusionMatrix:
     """Pixel counts, rows = ground-truth class, columns = predicted class."""

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.inference.overlay import draw_overlay
 from mtl_perception.inference.postprocess import Detections
-from mtl_perception.io.rosbag2 import BoxLabel
 
 FOURCC = "mp4v"
 

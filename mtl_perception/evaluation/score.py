@@ -29,16 +29,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mtl_perception.common.classes import BDD_CLASSES, VEHICLE
 from mtl_perception.common.errors import MtlError
-from mtl_perception.evaluation.detection import BDD_CLASSES
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.evaluation.evaluator import Evaluator, format_headline
 from mtl_perception.evaluation.groundtruth import GroundTruth
 from mtl_perception.io import bdd_json as bddjson
-from mtl_perception.io.rosbag2 import BoxLabel
+from mtl_perception.io.bdd_labels import remap_drivable
 
-KNOWN_CATEGORIES = (*BDD_CLASSES, "vehicle")
-_BDD_TO_OURS = np.full(256, 255, np.uint8)
-_BDD_TO_OURS[[0, 1, 2]] = [1, 2, 0]
+KNOWN_CATEGORIES = (*BDD_CLASSES, VEHICLE)
 
 
 class InputError(MtlError):
@@ -134,7 +133,7 @@ def score(root: Path, split: str, detections: Path | None, masks: Path | None,
                 skips[key] = skips.get(key, 0) + 1
                 continue
             if task == "drivable":
-                pred = _BDD_TO_OURS[mask] if drivable_ids == "bdd" else mask
+                pred = remap_drivable(mask) if drivable_ids == "bdd" else mask
                 ev.add_drivable(pred, gt)
             else:
                 ev.add_lane((mask > 0).astype(np.uint8), gt)

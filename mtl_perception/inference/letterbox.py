@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mtl_perception.common.constants import PAD_VALUE
+
 # Whole-number nearest-neighbour up-scaling by widening: a uint8 times 0x0101 is that byte
 # twice, so one multiply plus one row-broadcast copy writes the k x k blocks. About 5x faster
 # than cv2.resize for 360x640 -> 720x1280 (the node's 720p camera with a 384x640 model).
@@ -53,7 +55,7 @@ class Letterbox:
         self,
         image: np.ndarray,
         dst_hw: tuple[int, int],
-        pad_value: int = 114,
+        pad_value: int = PAD_VALUE,
         out: np.ndarray | None = None,
         interpolation: int = cv2.INTER_LINEAR,
     ) -> np.ndarray:

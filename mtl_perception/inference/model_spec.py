@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mtl_perception.common.constants import IMAGENET_MEAN, IMAGENET_STD, PAD_VALUE
 from mtl_perception.common.errors import MtlError
 
 METADATA_KEY = "mtl_perception"
@@ -49,9 +50,9 @@ class ModelSpec:
     input_name: str = "image"
     input_layout: str = "NHWC"
     input_color: str = "RGB"
-    pad_value: int = 114
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    pad_value: int = PAD_VALUE
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     boxes_output: str = "boxes"
     scores_output: str = "scores"
     drivable_output: str = "drivable"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from mtl_perception.common.constants import PAD_VALUE
 from mtl_perception.inference.letterbox import Letterbox
 
 COLOR_ORDERS = ("rgb", "bgr")
@@ -18,7 +19,7 @@ COLOR_ORDERS = ("rgb", "bgr")
 class Preprocessor:
     """Resize-and-pad into a buffer owned by this object (valid until the next call)."""
 
-    def __init__(self, input_hw: tuple[int, int], pad_value: int = 114) -> None:
+    def __init__(self, input_hw: tuple[int, int], pad_value: int = PAD_VALUE) -> None:
         if input_hw[0] <= 0 or input_hw[1] <= 0:
             raise ValueError(f"bad network input size {input_hw}")
         if not 0 <= pad_value <= 255:

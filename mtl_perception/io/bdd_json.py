@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mtl_perception.evaluation.detection import is_crowd
-from mtl_perception.io.rosbag2 import BoxLabel
+from mtl_perception.common.classes import is_crowd
+from mtl_perception.common.types import BoxLabel
 
 KEYFRAME_SECONDS = 10.0
 

@@ -16,20 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from mtl_perception.evaluation.detection import BDD_CLASSES, is_crowd
-from mtl_perception.evaluation.detection import VEHICLE_MEMBERS as VEHICLE_CLASSES
+from mtl_perception.common.classes import (
+    BDD_CLASSES,
+    CATEGORY_ALIASES,
+    EXTRA_CATEGORIES,
+    VEHICLE,
+    VEHICLE_MEMBERS,
+    is_crowd,
+)
+from mtl_perception.common.constants import IGNORE_INDEX
 from mtl_perception.io.lanes import poly2d_points
 
-# Older BDD releases (bdd100k_labels_images_*.json) used these names.
-ALIASES = {"person": "pedestrian", "bike": "bicycle", "motor": "motorcycle"}
-# Real det_20 categories outside the 10 evaluated classes: dropped without counting as errors.
-EXTRA_CATEGORIES = frozenset({"other vehicle", "other person", "trailer"})
-
 # BDD drivable PNG ids (0 direct, 1 alternative, 2 background) -> ours; anything else -> 255.
-IGNORE = 255
-_DRIVABLE_LUT_3 = np.full(256, IGNORE, np.uint8)
+_DRIVABLE_LUT_3 = np.full(256, IGNORE_INDEX, np.uint8)
 _DRIVABLE_LUT_3[[0, 1, 2]] = [1, 2, 0]
-_DRIVABLE_LUT_2 = np.full(256, IGNORE, np.uint8)
+_DRIVABLE_LUT_2 = np.full(256, IGNORE_INDEX, np.uint8)
 _DRIVABLE_LUT_2[[0, 1, 2]] = [1, 1, 0]
 
 
@@ -75,13 +76,13 @@ def resolve_classes(classes: str | Sequence[str]) -> tuple[list[str], dict[str, 
             classes = ["vehicle"]
         else:
             raise ValueError(f"unknown class option {classes!r} (use 'bdd', 'vehicle' or a list)")
-    names = [ALIASES.get(c, c) for c in classes]
+    names = [CATEGORY_ALIASES.get(c, c) for c in classes]
     unknown = set(names) - set(BDD_CLASSES) - {"vehicle"}
     if unknown:
         raise ValueError(f"not BDD100K categories: {sorted(unknown)}")
     index: dict[str, int] = {}
     for i, name in enumerate(names):
-        members = VEHICLE_CLASSES if name == "vehicle" else (name,)
+        members = VEHICLE_MEMBERS if name == VEHICLE else (name,)
         for m in members:
             if m in index:
                 raise ValueError(f"category {m!r} appears twice in the class list")
@@ -135,8 +136,8 @@ def parse_det_frame(frame: dict[str, Any], category_index: dict[str, int], stats
         if not isinstance(lab, dict):
             stats.malformed_boxes += 1
             continue
-        cat = ALIASES.get(lab.get("category"), lab.get("category"))
-        if lab.get("category") in ALIASES:
+        cat = CATEGORY_ALIASES.get(lab.get("category"), lab.get("category"))
+        if lab.get("category") in CATEGORY_ALIASES:
             old = str(lab["category"])
             stats.aliases[old] = stats.aliases.get(old, 0) + 1
         if cat not in BDD_CLASSES:

@@ -29,6 +29,7 @@ from rosbags.typesys.store import Typestore
 
 from mtl_perception.common.errors import MtlError
 from mtl_perception.common.package_data import PackageDataError, data_path
+from mtl_perception.common.types import BoxLabel
 from mtl_perception.inference.encodings import FrameRejectedError, decode_compressed, decode_raw
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -41,19 +42,6 @@ BAG_VERSION = 8  # what Jazzy writes; rosbags can also write 9 (Kilted)
 
 class BagError(MtlError, RuntimeError):
     """A bag is missing, unreadable or holds no usable topic."""
-
-
-@dataclass(frozen=True)
-class BoxLabel:
-    """One 2D box: xyxy in image pixels, a class name and a score (1.0 for ground truth)."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    label: str
-    score: float = 1.0
-    crowd: bool = False  # a BDD ``crowd`` label: an ignore region for the bdd100k protocol
 
 
 @dataclass(frozen=True)

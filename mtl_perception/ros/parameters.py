@@ -15,6 +15,10 @@ from rcl_interfaces.msg import (
     ParameterType,
 )
 
+from mtl_perception.inference.backends import BACKENDS
+from mtl_perception.inference.backends.onnxruntime_backend import SPINNING_MODES
+from mtl_perception.inference.backends.tensorrt.engine_cache import PRECISIONS
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -29,16 +33,16 @@ class ParamSpec:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Exported ONNX model (or TensorRT engine) file; required"),
-    ParamSpec("backend", "auto", "Inference backend", choices=("auto", "onnxruntime", "tensorrt")),
+    ParamSpec("backend", "auto", "Inference backend", choices=BACKENDS),
     ParamSpec("engine_cache_dir", "",
               "TensorRT engine cache folder ('' = $MTL_ENGINE_CACHE, else "
               "~/.cache/mtl_perception/engines)"),
-    ParamSpec("precision", "fp16", "TensorRT engine precision", choices=("fp32", "fp16", "int8")),
+    ParamSpec("precision", "fp16", "TensorRT engine precision", choices=PRECISIONS),
     ParamSpec("onnxruntime_threads", 0, "ONNX Runtime intra-op threads (0 = library default)",
               min=0, max=64),
     ParamSpec("onnxruntime_spinning", "run",
               "ONNX Runtime pool threads spin-wait: only during run(), always, or off",
-              choices=("run", "always", "never")),
+              choices=SPINNING_MODES),
     ParamSpec("input_transport", "raw", "Subscribe to 'image' (raw) or 'image/compressed'",
               choices=("raw", "compressed")),
     ParamSpec("cameras", None,

@@ -162,16 +162,6 @@ def test_invalidate_removes_entry(tmp_path: Path) -> None:
     assert cache.lookup("m", key()).status == "missing"
 
 
-def test_failed_atomic_write_keeps_previous_file(tmp_path: Path) -> None:
-    target = tmp_path / "f.bin"
-    ec.atomic_write_bytes(target, b"good")
-    with pytest.raises(RuntimeError), ec.atomic_target(target) as handle:
-        handle.write(b"half")
-        raise RuntimeError("disk full")
-    assert target.read_bytes() == b"good"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
-
-
 def test_default_cache_dir_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(ec.CACHE_ENV, str(tmp_path / "c"))
     assert ec.default_cache_dir() == tmp_path / "c"

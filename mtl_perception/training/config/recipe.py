@@ -14,28 +14,16 @@ from typing import Any
 
 import yaml
 
+from mtl_perception.common.classes import (
+    BDD_CLASSES,
+    DRIVABLE_CLASSES,
+    VEHICLE,
+    VEHICLE_MEMBERS,
+    class_index,
+)
 from mtl_perception.common.errors import MtlError
 from mtl_perception.training.config.schema import SchemaError, check_ranges, check_tree
 
-BDD_CLASSES: tuple[str, ...] = (
-    "pedestrian",
-    "rider",
-    "car",
-    "truck",
-    "bus",
-    "train",
-    "motorcycle",
-    "bicycle",
-    "traffic light",
-    "traffic sign",
-)
-# The peers' "vehicle" class merges these four BDD categories.
-VEHICLE_MEMBERS: tuple[str, ...] = ("car", "truck", "bus", "train")
-DRIVABLE_CLASSES = {
-    3: ("background", "direct", "alternative"),
-    2: ("background", "drivable"),
-}
-LANE_CLASSES: tuple[str, ...] = ("background", "lane")
 TASKS: tuple[str, ...] = ("detection", "drivable", "lane")
 BACKBONES: tuple[str, ...] = ("mobilenetv2", "resnet50")
 
@@ -194,10 +182,10 @@ def validate_recipe(recipe: dict[str, Any]) -> None:
         and all(isinstance(c, str) for c in classes) and len(set(classes)) == len(classes),
         "classes must be a non-empty list of unique names",
     )
-    allowed = set(BDD_CLASSES) | {"vehicle"}
+    allowed = set(BDD_CLASSES) | {VEHICLE}
     bad = [c for c in classes if c not in allowed]
     _require(not bad, f"unknown classes {bad}; allowed: {sorted(allowed)}")
-    if "vehicle" in classes:
+    if VEHICLE in classes:
         both = [c for c in classes if c in VEHICLE_MEMBERS]
         _require(not both, f"'vehicle' already merges {VEHICLE_MEMBERS}; remove {both}")
     _require(recipe["drivable_classes"] in DRIVABLE_CLASSES, "drivable_classes must be 2 or 3")
@@ -235,13 +223,7 @@ def class_names(recipe: dict[str, Any]) -> list[str]:
 
 def category_to_class(recipe: dict[str, Any]) -> dict[str, int]:
     """Map a BDD100K category name to the recipe's class index (absent = not trained)."""
-    mapping: dict[str, int] = {}
-    for idx, name in enumerate(recipe["classes"]):
-        if name == "vehicle":
-            mapping.update({member: idx for member in VEHICLE_MEMBERS})
-        else:
-            mapping[name] = idx
-    return mapping
+    return class_index(recipe["classes"])
 
 
 def drivable_class_names(recipe: dict[str, Any]) -> list[str]:

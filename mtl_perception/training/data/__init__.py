@@ -7,9 +7,6 @@ torch-free tools (offline scoring, the demo) without pulling torch into their pr
 from typing import Any
 
 from mtl_perception.io.bdd_labels import (
-    BDD_CLASSES,
-    IGNORE,
-    VEHICLE_CLASSES,
     LabelStats,
     parse_det_frame,
     parse_lane_frame,
@@ -20,9 +17,6 @@ from mtl_perception.io.lanes import poly2d_points, rasterize_lanes, scaled_lane_
 from mtl_perception.training.data.augment import Augment, AugmentConfig, apply_affine, hflip
 
 __all__ = [
-    "BDD_CLASSES",
-    "IGNORE",
-    "VEHICLE_CLASSES",
     "Augment",
     "AugmentConfig",
     "BDDDataset",

@@ -13,7 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-PAD_VALUE = 114  # image padding, as in the shared letterbox
+from mtl_perception.common.constants import PAD_VALUE
+
 MASK_PAD = 0  # masks: outside the image is background
 
 

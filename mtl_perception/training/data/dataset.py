@@ -1,7 +1,7 @@
 """``BddDataset``: BDD100K's official layout (real or from ``mtl-synth``) as letterboxed samples.
 
 A frame whose drivable mask or lane labels are missing still yields its other targets: the
-absent target is all ``IGNORE`` (255) and ``has_drivable``/``has_lane`` is False, so the loss
+absent target is all ``IGNORE_INDEX`` (255) and ``has_drivable``/``has_lane`` is False, so the loss
 can skip it. Real BDD100K needs this: not every image has every label.
 """
 
@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mtl_perception.common.constants import IGNORE_INDEX
 from mtl_perception.inference.letterbox import Letterbox
 from mtl_perception.io.bdd_labels import (
-    IGNORE,
     LabelStats,
     load_label_list,
     parse_det_frame,
@@ -170,13 +170,13 @@ class BddDataset(Dataset):
             sample = self.augment(sample, rng)
         else:  # evaluation: BDD's 3 classes and crowd flags, whatever the model trains on
             sample["drivable_bdd"] = (drivable_bdd if drivable_bdd is not None
-                                      else np.full(size, IGNORE, np.uint8))
+                                      else np.full(size, IGNORE_INDEX, np.uint8))
             sample["crowd"] = crowd
         lane = rasterize_lanes(sample.pop("lane_polylines"), size, sample.pop("lane_width"))
         if polys is None:
-            lane[:] = IGNORE
+            lane[:] = IGNORE_INDEX
         if drivable is None:
-            sample["drivable"][:] = IGNORE
+            sample["drivable"][:] = IGNORE_INDEX
         sample.update(
             lane=lane,
             name=name,

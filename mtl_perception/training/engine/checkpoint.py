@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtl_perception.common.atomic_files import atomic_target
 from mtl_perception.common.errors import MtlError
-from mtl_perception.inference.backends.tensorrt.engine_cache import atomic_target
 
 
 class CheckpointError(MtlError, RuntimeError):

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mtl_perception.common.constants import IGNORE_INDEX
 from mtl_perception.training.loss.targets import build_targets
 from mtl_perception.training.model.heads import NUM_ANCHORS
-
-IGNORE_INDEX = 255
 
 
 def effective_number_weights(counts: np.ndarray | list[int], beta: float) -> np.ndarray:

@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from mtl_perception.common.classes import LANE_CLASSES
+from mtl_perception.common.constants import IMAGENET_MEAN, IMAGENET_STD
 from mtl_perception.training.config.recipe import (
-    LANE_CLASSES,
     class_names,
     drivable_class_names,
     load_recipe,
@@ -23,10 +24,8 @@ from mtl_perception.training.model.heads import NUM_ANCHORS, DetectHead, SegHead
 from mtl_perception.training.model.layers import ConvBNAct
 from mtl_perception.training.model.neck import BiFPN
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MultiTaskNet", "build_model", "load_recipe"]
+__all__ = ["MultiTaskNet", "build_model", "load_recipe"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class MultiTaskNet(nn.Module):

@@ -15,33 +15,26 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtl_perception.common.atomic_files import (
+    atomic_write_bytes,
+    atomic_write_text,
+    file_sha256,
+)
 from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.model_spec import ModelSpec, ModelSpecError
 
 SIDECAR_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
 CACHE_ENV = "MTL_ENGINE_CACHE"
-_CHUNK = 1 << 20
 
 
 class EngineCacheError(MtlError, RuntimeError):
     """The cache directory or an entry in it cannot be used (message says why)."""
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, read in chunks so large models don't need to fit in memory twice."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def default_cache_dir() -> Path:
@@ -55,39 +48,6 @@ def default_cache_dir() -> Path:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
-
-
-@contextlib.contextmanager
-def atomic_target(path: Path) -> Iterator[Any]:
-    """Yield a temp file next to ``path``; on success fsync and rename it over ``path``.
-
-    A reader (another node starting up) sees either the old file or the complete new one,
-    never a half-written engine.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates 0600; model files and engines are meant to be shared (other users,
-        # a node running as another account), so give them ordinary file permissions.
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_target(Path(path)) as handle:
-        handle.write(data)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
