@@ -17,6 +17,7 @@ from typing import Any
 
 from mtl_perception.common.classes import is_crowd
 from mtl_perception.common.types import BoxLabel
+from mtl_perception.io.bdd_labels import canonical_category, parse_box
 
 KEYFRAME_SECONDS = 10.0
 
@@ -30,16 +31,21 @@ def _frame_names(frame: dict[str, Any]) -> list[str]:
 
 
 def parse_frames(frames: Iterable[dict[str, Any]]) -> dict[str, list[BoxLabel]]:
-    """BDD frame dicts -> {frame name: boxes}; labels without ``box2d`` (lanes, areas) skipped."""
+    """BDD frame dicts -> {frame name: boxes}.
+
+    Boxes are read by the dataset's own parser (:func:`bdd_labels.parse_box`), so the tools
+    and training agree on which labels count: labels without a valid ``box2d`` (lanes,
+    areas, zero-size or non-finite boxes) are skipped and old category names are renamed.
+    """
     result: dict[str, list[BoxLabel]] = {}
     for frame in frames:
         boxes = []
-        for label in frame.get("labels") or []:
-            box = label.get("box2d")
-            if not box:
+        labels = frame.get("labels") or []
+        for label in labels if isinstance(labels, list) else []:
+            box = parse_box(label) if isinstance(label, dict) else None
+            if box is None or not isinstance(label.get("category"), str):
                 continue
-            boxes.append(BoxLabel(float(box["x1"]), float(box["y1"]), float(box["x2"]),
-                                  float(box["y2"]), str(label["category"]),
+            boxes.append(BoxLabel(*box, canonical_category(label["category"]),
                                   float(label.get("score", 1.0)), is_crowd(label)))
         for name in _frame_names(frame):
             result[name] = boxes

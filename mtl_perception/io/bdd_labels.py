@@ -108,7 +108,13 @@ def load_label_list(path: Path, stats: LabelStats) -> dict[str, dict[str, Any]] 
     return frames
 
 
-def _box(label: dict[str, Any]) -> tuple[float, float, float, float] | None:
+def canonical_category(name: Any) -> Any:
+    """Today's name of a BDD category (older releases said person, bike, motor)."""
+    return CATEGORY_ALIASES.get(name, name) if isinstance(name, str) else name
+
+
+def parse_box(label: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """A label's ``box2d`` as finite xyxy with positive size, or None when it has none."""
     b = label.get("box2d")
     if not isinstance(b, dict):
         return None
@@ -136,7 +142,7 @@ def parse_det_frame(frame: dict[str, Any], category_index: dict[str, int], stats
         if not isinstance(lab, dict):
             stats.malformed_boxes += 1
             continue
-        cat = CATEGORY_ALIASES.get(lab.get("category"), lab.get("category"))
+        cat = canonical_category(lab.get("category"))
         if lab.get("category") in CATEGORY_ALIASES:
             old = str(lab["category"])
             stats.aliases[old] = stats.aliases.get(old, 0) + 1
@@ -145,7 +151,7 @@ def parse_det_frame(frame: dict[str, Any], category_index: dict[str, int], stats
                 key = str(cat)
                 stats.unknown_categories[key] = stats.unknown_categories.get(key, 0) + 1
             continue
-        box = _box(lab)
+        box = parse_box(lab)
         if box is None:
             stats.malformed_boxes += 1
             continue
