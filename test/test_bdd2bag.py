@@ -42,7 +42,7 @@ def test_video_to_bag_reads_back(tmp_path: Path, storage: str) -> None:
     assert len(decoded) == N
     bag = tmp_path / "bag"
     rc = bdd2bag.main([str(video), "--out", str(bag), "--storage", storage, "--start-time",
-                       "100.5", "--frame-id", "cam0", "--camera-info", "--quiet"])
+                       "100.5", "--frame-id", "cam0", "--camera-info", "--no-progress"])
     assert rc == 0
     topics = {t.name: (t.msgtype, t.count) for t in rosbag2.topics(bag)}
     assert topics == {"/camera/image_raw": (rosbag2.IMAGE, N),
@@ -67,8 +67,8 @@ def test_compressed_resize_rate_and_labels(tmp_path: Path) -> None:
     ]))
     bag = tmp_path / "bag"
     rc = bdd2bag.main([str(video), "--out", str(bag), "--compressed", "--jpeg-quality", "80",
-                       "--resize", "48x32", "--rate", "4", "--start-time", "0",
-                       "--labels", str(labels), "--quiet"])
+                       "--resize", "32x48", "--rate", "4", "--start-time", "0",
+                       "--labels", str(labels), "--no-progress"])
     assert rc == 0
     frames = list(rosbag2.read_image_frames(bag, "/camera/image_raw/compressed"))
     assert len(frames) == N and frames[0].rgb.shape == (32, 48, 3)
@@ -85,7 +85,7 @@ def test_unreadable_images_are_skipped_and_bag_finalized(tmp_path: Path, capsys)
         cv2.imwrite(str(images / f"f{i:03d}.png"), np.full((H, W, 3), 30 * i, np.uint8))
     (images / "f001.png").write_bytes(b"not a png")
     bag = tmp_path / "bag"
-    assert bdd2bag.main([str(images), "--out", str(bag), "--quiet", "--start-time", "1"]) == 0
+    assert bdd2bag.main([str(images), "--out", str(bag), "--no-progress", "--start-time", "1"]) == 0
     assert "1 unreadable frames skipped" in capsys.readouterr().out
     frames = list(rosbag2.read_image_frames(bag))
     # Frame 1 is missing; the others keep their slot in time (10 Hz default for images).
@@ -101,5 +101,20 @@ def test_folder_of_videos_gives_one_bag_each(tmp_path: Path) -> None:
     _write_video(videos / "one.mov", 3)
     _write_video(videos / "two.mp4", 4)
     out = tmp_path / "bags"
-    assert bdd2bag.main([str(videos), "--out", str(out), "--quiet", "--storage", "sqlite3"]) == 0
+    assert bdd2bag.main([str(videos), "--out", str(out), "--no-progress",
+                         "--storage", "sqlite3"]) == 0
     assert [len(list(rosbag2.read_image_frames(out / n))) for n in ("one", "two")] == [3, 4]
+
+
+def test_a_width_first_size_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Sizes are HxW everywhere; 640x360 (width first) is refused with the expected form."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from mtl_perception.cli.entry_points import "
+         "mtl_bdd2bag; sys.exit(mtl_bdd2bag())", str(tmp_path), "--out", str(tmp_path / "b"),
+         "--resize", "640x360"], capture_output=True, text=True)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "expected HxW (height first, e.g. 360x640)" in lines[-1]

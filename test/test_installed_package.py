@@ -108,7 +108,7 @@ def test_bdd2bag_writes_a_bag_from_an_image_folder(prefix: Path, tmp_path: Path)
     for i in range(3):
         picture = np.full((72, 128, 3), 40 * i, np.uint8)
         cv2.imwrite(str(images / f"frame_{i:03d}.png"), picture)
-    out = _run(prefix, ["mtl-bdd2bag", str(images), "--out", str(tmp_path / "bag"), "--quiet",
+    out = _run(prefix, ["mtl-bdd2bag", str(images), "--out", str(tmp_path / "bag"), "--no-progress",
                         "--rate", "10"], tmp_path)
     assert out.returncode == 0, out.stderr
     assert "3 frames" in out.stdout
@@ -116,7 +116,7 @@ def test_bdd2bag_writes_a_bag_from_an_image_folder(prefix: Path, tmp_path: Path)
     # mtl-offline reads it back through the installed copy's pipeline
     model = build_constant_model(tmp_path / "model.onnx", input_hw=(64, 128))
     out = _run(prefix, ["mtl-offline", str(tmp_path / "bag"), "--model", str(model), "--out",
-                        str(tmp_path / "offline"), "--quiet", "--no-video"], tmp_path)
+                        str(tmp_path / "offline"), "--no-progress", "--no-video"], tmp_path)
     assert out.returncode == 0, out.stderr
     assert "3 frames" in out.stdout
     assert (tmp_path / "offline" / "predictions.json").is_file()

@@ -16,6 +16,7 @@ pytest.importorskip("onnx")
 from node_fixture_model import build_oracle_model
 
 from mtl_perception.common.classes import BDD_CLASSES
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.devtools import bdd2bag
 from mtl_perception.evaluation import offline
 from mtl_perception.evaluation.groundtruth import GroundTruth
@@ -42,10 +43,10 @@ def test_offline_on_a_labelled_bag(drive: tuple[Path, list[str], Path], tmp_path
     root, names, model = drive
     bag = tmp_path / "bag"
     assert bdd2bag.main([str(root / "images/100k/val"), "--out", str(bag), "--labels",
-                         str(root / "labels/det_20/det_val.json"), "--quiet"]) == 0
+                         str(root / "labels/det_20/det_val.json"), "--no-progress"]) == 0
     out = tmp_path / "out"
     rc = offline.main([str(bag), "--model", str(model), "--out", str(out), "--bdd-root",
-                       str(root), "--masks", "--out-bag", "--quiet"])
+                       str(root), "--masks", "--out-bag", "--no-progress"])
     assert rc == 0
     assert count_video_frames(out / "overlay.mp4") == 3
     preds = json.loads((out / "predictions.json").read_text())
@@ -73,7 +74,7 @@ def test_oracle_frame_scores_perfectly(drive: tuple[Path, list[str], Path],
     folder.mkdir()
     shutil.copy(root / "images/100k/val" / names[1], folder / names[1])
     rc = offline.main([str(folder), "--model", str(model), "--out", str(tmp_path / "out"),
-                       "--bdd-root", str(root), "--quiet", "--no-video"])
+                       "--bdd-root", str(root), "--no-progress", "--no-video"])
     assert rc == 0
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
     assert metrics["detection"]["yolop"]["vehicle"]["map50"] == pytest.approx(1.0)
@@ -89,14 +90,15 @@ def test_two_inputs_with_one_folder_name_keep_both_results(
     for sub, name in (("a", names[0]), ("b", names[2])):
         (tmp_path / sub / "imgs").mkdir(parents=True)
         shutil.copy(root / "images/100k/val" / name, tmp_path / sub / "imgs" / name)
-    rc = offline.main(["a/imgs", "b/imgs", "--model", str(model), "--out", "out", "--quiet",
+    rc = offline.main(["a/imgs", "b/imgs", "--model", str(model), "--out", "out", "--no-progress",
                        "--no-video"])
     assert rc == 0
     for sub, name in (("a", names[0]), ("b", names[2])):
         preds = json.loads((tmp_path / "out" / sub / "imgs/predictions.json").read_text())
         assert [p["name"] for p in preds] == [name]
     # inputs that would share a folder are refused before anything runs, in one line
-    rc = offline.main(["a/imgs", "./a/imgs", "--model", str(model), "--out", "out2"])
+    rc = run_cli("mtl-offline", offline.main,
+                 ["a/imgs", "./a/imgs", "--model", str(model), "--out", "out2"])
     err = capsys.readouterr().err
     assert rc == 2 and "would both write" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out2").exists()
@@ -109,7 +111,7 @@ def test_saved_predictions_score_like_the_run_that_wrote_them(
     root, _names, model = drive
     out = tmp_path / "out"
     assert offline.main([str(root / "images/100k/val"), "--model", str(model), "--out",
-                         str(out), "--bdd-root", str(root), "--masks", "--quiet",
+                         str(out), "--bdd-root", str(root), "--masks", "--no-progress",
                          "--no-video"]) == 0
     live = json.loads((out / "metrics.json").read_text())
     report = tmp_path / "scored.json"
@@ -171,7 +173,7 @@ def test_a_bag_with_broken_metadata_is_one_line(
     bag.mkdir()
     (bag / "metadata.yaml").write_text("rosbag2_bagfile_information:\n  version: [oops\n")
     rc = offline.main([str(bag), "--model", str(model), "--out", str(tmp_path / "out"),
-                       "--quiet"])
+                       "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and "\n" not in err and "Traceback" not in err
     assert f"cannot read bag {bag}: Could not load YAML" in err

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from mtl_perception.cli.common import EXIT_RUNTIME, run_cli
+from mtl_perception.common.cli_args import EXIT_RUNTIME, run_cli
 
 DIST = "mtl_perception"
 # top-level module -> the extra of setup.py that installs it

@@ -1,7 +1,7 @@
 """The one base class for errors a user can fix, so every command reports them the same way.
 
 An ``MtlError`` carries a message that says what is wrong and what to do; the command-line
-wrapper (``mtl_perception.cli.common.run_cli``) prints it as one line and exits 1. A
+wrapper (``mtl_perception.common.cli_args.run_cli``) prints it as one line and exits 1. A
 ``UsageError`` is a bad argument: one line, exit 2, like argparse's own errors. Anything else
 escaping a command is a bug and keeps its traceback.
 """

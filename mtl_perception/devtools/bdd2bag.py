@@ -7,7 +7,7 @@ frames are skipped and counted, and the bag is finalized even when conversion st
 Examples::
 
     mtl-bdd2bag b1c66a42-6f7d68ca.mov --out drive_bag
-    mtl-bdd2bag videos/ --out bags/ --compressed --jpeg-quality 85 --resize 640x360
+    mtl-bdd2bag videos/ --out bags/ --compressed --jpeg-quality 85 --resize 360x640
     mtl-bdd2bag images/ --rate 5 --labels det_val.json --camera-info --storage sqlite3
 """
 
@@ -23,6 +23,14 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from mtl_perception.common.cli_args import (
+    ArgumentParser,
+    add_limit,
+    add_progress,
+    add_size,
+    positive_float,
+)
+from mtl_perception.common.errors import MtlError
 from mtl_perception.common.types import BoxLabel
 from mtl_perception.io import bdd_json as bddjson
 from mtl_perception.io import rosbag2
@@ -45,7 +53,7 @@ class ConvertOptions:
     topic: str = DEFAULT_TOPIC
     compressed: bool = False
     jpeg_quality: int = 90
-    resize: tuple[int, int] | None = None  # (width, height)
+    resize_hw: tuple[int, int] | None = None  # (height, width)
     camera_info: bool = False
     gt_topic: str = DEFAULT_GT_TOPIC
     storage: str = "mcap"
@@ -124,8 +132,8 @@ def _write_frame(
     """One frame's messages; returns 1 when ground truth was written for it."""
     rgb = frame.rgb
     h0, w0 = rgb.shape[:2]
-    if opts.resize is not None and opts.resize != (w0, h0):
-        rgb = cv2.resize(rgb, opts.resize, interpolation=cv2.INTER_AREA)
+    if opts.resize_hw is not None and opts.resize_hw != (h0, w0):
+        rgb = cv2.resize(rgb, opts.resize_hw[::-1], interpolation=cv2.INTER_AREA)
     h, w = rgb.shape[:2]
     writer.add_image(topic, rgb, frame.stamp_ns, frame.frame_id, opts.compressed,
                      opts.jpeg_quality)
@@ -150,18 +158,12 @@ def _frame_labels(
     return labels.get(name)
 
 
-def parse_resize(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--resize wants WIDTHxHEIGHT, got {text!r}") from exc
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError("--resize needs positive sizes")
-    return w, h
+class InputError(MtlError):
+    """An input or label file that cannot be read: one line, exit 1."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-bdd2bag", description=__doc__.split("\n")[0],
+    p = ArgumentParser(prog="mtl-bdd2bag", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", type=Path, help="a video (.mov/.mp4), a folder of videos, "
                    "or a folder of images (an image sequence, sorted by name)")
@@ -174,41 +176,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write JPEG sensor_msgs/CompressedImage instead of raw rgb8 Image")
     p.add_argument("--jpeg-quality", type=int, default=90, choices=range(1, 101),
                    metavar="1..100")
-    p.add_argument("--rate", type=float, default=None,
+    p.add_argument("--rate", type=positive_float, default=None,
                    help="frames per second for the stamps (default: video fps, 10 for images)")
     p.add_argument("--frame-id", default="camera")
     p.add_argument("--start-time", type=float, default=None,
                    help="stamp of the first frame, seconds since the epoch (default: now)")
-    p.add_argument("--resize", type=parse_resize, default=None, metavar="WxH")
+    add_size(p, "--resize", help="scale every frame to this size first")
     p.add_argument("--camera-info", action="store_true",
                    help="also write a pinhole sensor_msgs/CameraInfo per frame")
     p.add_argument("--labels", type=Path, default=None,
                    help="BDD detection JSON (det_20 list, MOT per-video file or folder); "
                    "matching frames get a vision_msgs/Detection2DArray on --gt-topic")
     p.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC)
-    p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_limit(p, "frames per input")
+    add_progress(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.rate is not None and args.rate <= 0:
-        print("mtl-bdd2bag: --rate must be positive", file=sys.stderr)
-        return 2
     start_ns = round((args.start_time if args.start_time is not None else time.time()) * 1e9)
     opts = ConvertOptions(
         topic=args.topic, compressed=args.compressed, jpeg_quality=args.jpeg_quality,
-        resize=args.resize,
+        resize_hw=args.resize,
         camera_info=args.camera_info, gt_topic=args.gt_topic, storage=args.storage,
-        max_frames=args.max_frames, progress=not args.quiet,
+        max_frames=args.limit, progress=not args.no_progress,
     )
     try:
         labels = bddjson.load_labels(args.labels) if args.labels else None
         inputs = _inputs(args.input, args.out)
     except (OSError, ValueError) as exc:
-        print(f"mtl-bdd2bag: {exc}", file=sys.stderr)
-        return 2
+        raise InputError(str(exc)) from exc
     failed = 0
     for video_or_folder, out in inputs:
         try:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtl_perception.common.cli_args import ArgumentParser
 from mtl_perception.io import rosbag2
 from mtl_perception.ros.ros_args import split_ros_args
 from mtl_perception.ros.shutdown import ShutdownSignals
@@ -175,7 +176,7 @@ class Player:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-play", description=__doc__.split("\n")[0],
+    p = ArgumentParser(prog="mtl-play", description=__doc__.split("\n")[0],
                                 epilog="Where rosbag2 is installed, prefer: ros2 bag play BAG")
     p.add_argument("bag", type=Path)
     p.add_argument("--rate", type=float, default=1.0, help="playback speed factor")

@@ -37,6 +37,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mtl_perception.common.cli_args import ArgumentParser, add_limit, add_progress, positive_float
+from mtl_perception.common.errors import MtlError, UsageError
 from mtl_perception.common.types import BoxLabel
 from mtl_perception.evaluation.evaluator import Evaluator, FrameTruth, format_headline
 from mtl_perception.evaluation.groundtruth import GroundTruth
@@ -49,6 +51,10 @@ from mtl_perception.io.sources import FrameSource, open_source
 # The node's output topics (relative names; --namespace prefixes them).
 NODE_TOPICS = {"detections": "detections", "drivable": "drivable_area/mask",
                "lane": "lane/mask"}
+
+
+class OfflineError(MtlError):
+    """A model, label or input file that cannot be used: one line, exit 1."""
 
 
 @dataclass
@@ -211,7 +217,7 @@ def latency_summary(timings_ms: dict[str, list[float]]) -> dict[str, dict[str, f
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-offline", description=__doc__.split("\n")[0],
+    p = ArgumentParser(prog="mtl-offline", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.split("\n")[6:]))
     p.add_argument("inputs", type=Path, nargs="+", help="bags, videos or image folders")
@@ -222,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou", type=float, default=None)
     p.add_argument("--max-det", type=int, default=None)
     p.add_argument("--topic", default=None, help="image topic of a bag (default: its only one)")
-    p.add_argument("--rate", type=float, default=None, help="video fps for image folders")
+    p.add_argument("--rate", type=positive_float, default=None,
+                   help="frame rate of image folders")
     p.add_argument("--masks", action="store_true", help="write class-id mask PNGs")
     p.add_argument("--out-bag", action="store_true", help="write the node's topics to a bag")
     p.add_argument("--namespace", default="", help="namespace of the output-bag topics")
@@ -235,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="val")
     p.add_argument("--gt-topic", default="/ground_truth/detections",
                    help="ground-truth Detection2DArray topic in an input bag")
-    p.add_argument("--max-frames", type=int, default=None)
-    p.add_argument("--quiet", action="store_true")
+    add_limit(p, "frames per input")
+    add_progress(p)
     return p
 
 
@@ -273,25 +280,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out_dirs = output_dirs(args.inputs, args.out)
     except ValueError as exc:
-        print(f"mtl-offline: {exc}", file=sys.stderr)
-        return 2
-    from mtl_perception.inference.backends import BackendError, load_backend
+        raise UsageError(str(exc)) from exc
+    from mtl_perception.inference.backends import load_backend
     from mtl_perception.inference.pipeline import Pipeline
 
     try:
         truth = load_truth(args)
         backend = load_backend(args.model, args.backend)
         pipeline = Pipeline(backend, conf=args.conf, iou=args.iou, max_det=args.max_det)
-    except (OSError, ValueError, BackendError) as exc:
-        print(f"mtl-offline: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as exc:
+        raise OfflineError(str(exc)) from exc
     failed = 0
     try:
         for path in args.inputs:
             out = out_dirs[path]
             opts = OfflineOptions(out, args.masks, args.out_bag, args.namespace,
-                                  not args.no_video, args.max_frames, args.gt_topic,
-                                  not args.quiet)
+                                  not args.no_video, args.limit, args.gt_topic,
+                                  not args.no_progress)
             try:
                 source = open_source(path, args.rate, topic=args.topic)
                 result = run_offline(source, pipeline, opts, truth)

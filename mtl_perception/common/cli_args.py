@@ -1,5 +1,9 @@
 """The shared command-line grammar: sizes, outputs, limits, progress, JSON, exit codes.
 
+Why in common/: each command's parser lives beside the code it drives (offline evaluation in
+evaluation/, export in deploy/, ...), so every layer that has a command needs the grammar;
+cli/ only holds the console-script entry points above them all.
+
 Every ``mtl-*`` command builds its parser from these helpers, so the same idea is spelt the
 same way everywhere:
   * sizes are ``HxW``, height first (``384x640``), the order of the model's input shape;
@@ -18,11 +22,21 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mtl_perception.common.errors import MtlError
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with usage errors as one line (``mtl-x: error: ...; see --help``), exit 2.
+
+    Subcommand parsers made with ``add_subparsers`` inherit the class.
+    """
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def parse_hw(text: str) -> tuple[int, int]:
