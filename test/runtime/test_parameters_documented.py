@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("rclpy")
 yaml = pytest.importorskip("yaml")
 
-from mtl_perception.ros.parameters import PARAMS
+from mtl_perception.ros.parameters import PARAMS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "perception.yaml"
