@@ -1,4 +1,4 @@
-"""bagio writes rosbag2 bags that read back exactly, and that rclpy decodes the same way."""
+"""io.rosbag2 writes bags that read back exactly, and that rclpy decodes the same way."""
 
 from __future__ import annotations
 
