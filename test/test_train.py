@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 from pathlib import Path
 from typing import Any
@@ -390,3 +391,23 @@ def test_a_corrupt_checkpoint_is_one_line_about_the_file(tmp_path: Path, content
     rc = evaluate.main(["--weights", str(bad), "--data", str(tmp_path), "--device", "cpu"])
     out = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in out and "weights_only" not in out
+
+
+def test_kmeans_anchors_go_into_the_run_not_into_the_callers_recipe(tmp_path: Path) -> None:
+    recipe = tiny_recipe(1, 0)
+    recipe["anchor_kmeans"] = True
+    before = copy.deepcopy(recipe)
+    data = tiny_samples(12)
+    for i, s in enumerate(data):  # box sizes 8x6 ... 52x39: something to cluster
+        w, h = 8 + 4 * i, 6 + 3 * i
+        s["boxes"] = np.array([[2, 2, 2 + w, 2 + h]], np.float32)
+    tr = Trainer(recipe, data, None, tmp_path, progress=False)
+    assert recipe == before  # the caller's dict, nested lists included, is untouched
+    fitted = np.asarray(tr.recipe["anchors"], np.float32).reshape(-1, 2)
+    assert tr.recipe["anchors"] != before["anchors"] and fitted.max() <= 52.0
+    tr.fit()
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["recipe"]["anchors"] == tr.recipe["anchors"]  # resume and export see them
+    resumed = Trainer(recipe, data, None, tmp_path, progress=False,
+                      resume=tmp_path / "last.pt")
+    assert resumed.recipe["anchors"] == tr.recipe["anchors"] and recipe == before
