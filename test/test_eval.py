@@ -36,7 +36,11 @@ def main(argv: list[str]) -> int:
 def test_stats_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
     cfg = CONFIGS / "mobilenetv2_bifpn.yaml"
     assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json", "-"]) == 0
-    stats = json.loads(capsys.readouterr().out)  # '-': the JSON alone on stdout
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1  # '-': the JSON alone, one line, on stdout (mtl-bench reads it)
+    stats = json.loads(lines[0])
+    assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == stats  # a bare --json means '-'
     recipe = load_recipe(cfg)
     recipe["backbone"]["pretrained"] = False
     assert stats["params"] == sum(p.numel() for p in build_model(recipe).parameters())

@@ -27,7 +27,6 @@ import torch
 from torchvision.ops import batched_nms
 
 from mtl_perception.cli.common import (
-    add_json,
     add_limit,
     add_out,
     add_progress,
@@ -192,7 +191,9 @@ def stats_main(args: argparse.Namespace) -> int:
     logging.disable(logging.WARNING)  # the random-init notice is noise here
     recipe = load_recipe(args.config)
     stats = model_stats(recipe, args.resolution or tuple(recipe["input_size"]))
-    if args.json is not None:
+    if args.json == "-":  # one line: callers (mtl-bench) read stdout's last line
+        print(json.dumps(stats))
+    elif args.json is not None:
         write_json(args.json, stats)
     if args.json != "-":
         for k, v in stats.items():
@@ -276,8 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", help="parameters, MACs and size of a recipe's model")
     st.add_argument("--config", required=True, help="recipe YAML")
     add_size(st, "--resolution", help="network input (default: the recipe's input_size)")
-    add_json(st, help="write the statistics as JSON to PATH ('-' = standard output, "
-                      "instead of the table)")
+    # --json PATH as everywhere; a bare --json (its older form) means '-'.
+    st.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                    help="write the statistics as JSON to PATH ('-' or no PATH: one line on "
+                         "standard output, instead of the table)")
     st.set_defaults(run=stats_main)
     return p
 
