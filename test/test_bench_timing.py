@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("onnx")
 from node_fixture_model import build_constant_model
 
-from mtl_perception.devtools.bench.timing import ort_runner, ort_session, time_interleaved
+from mtl_perception.deploy.latency import ort_runner, ort_session, time_interleaved
 
 
 def test_configurations_take_turns_run_by_run() -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from mtl_perception.cli.common import run_cli
 from mtl_perception.training.config.recipe import load_recipe, normalize_recipe
 from mtl_perception.training.engine.checkpoint import save_atomic
-from mtl_perception.training.engine.evaluate import main, model_stats, nms_per_image
+from mtl_perception.training.engine.evaluate import main as eval_main
+from mtl_perception.training.engine.evaluate import model_stats, nms_per_image
 from mtl_perception.training.model.network import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "config" / "models"
@@ -26,12 +28,19 @@ def test_nms_is_classwise_and_multilabel() -> None:
     assert got == [(0, 0.9), (1, 0.002), (1, 0.7)]
 
 
+def main(argv: list[str]) -> int:
+    """``mtl-eval ARGV`` as the console script runs it (exit status, one-line errors)."""
+    return run_cli("mtl-eval", eval_main, argv)
+
+
 def test_stats_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
     cfg = CONFIGS / "mobilenetv2_bifpn.yaml"
-    assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json"]) == 0
+    assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json", "-"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
+    assert len(lines) == 1  # '-': the JSON alone, one line, on stdout (mtl-bench reads it)
     stats = json.loads(lines[0])
+    assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == stats  # a bare --json means '-'
     recipe = load_recipe(cfg)
     recipe["backbone"]["pretrained"] = False
     assert stats["params"] == sum(p.numel() for p in build_model(recipe).parameters())
@@ -43,19 +52,48 @@ def test_stats_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) ->
     assert quarter["flops"] / stats["flops"] == pytest.approx(0.25, rel=0.1)
 
 
+def test_stats_json_path_writes_the_file_and_keeps_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sub" / "stats.json"
+    assert main(["stats", "--config", str(CONFIGS / "mobilenetv2_bifpn.yaml"),
+                 "--resolution", "192x320", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert json.loads(out.read_text())["params"] > 0 and "params:" in table
+
+
+def test_sizes_are_height_first_in_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from mtl_perception.deploy import export
+    from mtl_perception.training.engine.cli import build_parser
+
+    with pytest.raises(SystemExit) as usage:
+        main(["stats", "--config", str(CONFIGS / "mobilenetv2_bifpn.yaml"),
+              "--resolution", "640x384"])
+    assert usage.value.code == 2 and "height first, e.g. 384x640" in capsys.readouterr().err
+    assert build_parser().parse_args(["--config", "c", "--data", "d", "--input-size",
+                                      "256x384"]).input_size == (256, 384)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--config", "c", "--data", "d", "--input-size", "384x256"])
+    with pytest.raises(SystemExit):
+        export.main(["--weights", "w.pt", "--out", "m.onnx", "--resolution", "640x384"])
+
+
 def test_stats_cli_bad_recipe_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("input_size: [100, 100]\n")
-    assert main(["stats", "--config", str(bad), "--json"]) == 2
+    assert main(["stats", "--config", str(bad), "--json", "-"]) == 1
     err = capsys.readouterr().err.strip()
     assert "input_size" in err and "\n" not in err
 
 
 def test_eval_cli_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["--weights", str(tmp_path / "none.pt"), "--data", str(tmp_path)])
-    assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
+    assert rc == 1 and "checkpoint not found" in capsys.readouterr().err
+    # The explicit subcommand is the same command.
+    rc = main(["checkpoint", "--weights", str(tmp_path / "none.pt"), "--data", str(tmp_path)])
+    assert rc == 1 and "checkpoint not found" in capsys.readouterr().err
 
 
 def test_eval_cli_end_to_end_on_synthetic_data(tmp_path: Path) -> None:

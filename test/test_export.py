@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mtl_perception.common.atomic_files import file_sha256
+from mtl_perception.cli.common import run_cli
 from mtl_perception.deploy import export
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
 from mtl_perception.inference.onnx_metadata import read_model_spec
@@ -143,7 +144,8 @@ def test_graph_problems_flags_what_tensorrt_85_rejects() -> None:
 def test_bad_checkpoint_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    assert export.main(["--weights", str(bad), "--out", str(tmp_path / "x.onnx")]) == 1
+    argv = ["--weights", str(bad), "--out", str(tmp_path / "x.onnx")]
+    assert run_cli("mtl-export", export.main, argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("mtl-export:") and "\n" not in err
 
@@ -152,3 +154,5 @@ def test_resolution_argument_validation() -> None:
     assert export.parse_resolution("384x640") == (384, 640)
     with pytest.raises(Exception, match="multiples of 32"):
         export.parse_resolution("380x640")
+    with pytest.raises(Exception, match="height first"):  # the shared HxW grammar
+        export.parse_resolution("640x384")

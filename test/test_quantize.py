@@ -12,6 +12,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
+from mtl_perception.cli.common import run_cli
 from mtl_perception.deploy import export, quantize
 from mtl_perception.inference.onnx_metadata import read_model_spec
 from mtl_perception.synth import generate as synth
@@ -28,6 +29,11 @@ TINY = {
 }
 
 
+def cli(argv: list[str]) -> int:
+    """``mtl-quantize ARGV`` as the console script runs it (exit status, one-line errors)."""
+    return run_cli("mtl-quantize", quantize.main, argv)
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("q")
@@ -39,9 +45,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                        "--width", "192", "--height", "128"]) == 0
     int8 = root / "m.int8.onnx"
     report = root / "report.json"
-    code = quantize.main(["--model", str(fp32), "--calib", str(data / "images/100k/train"),
+    code = cli(["--model", str(fp32), "--calib", str(data / "images/100k/train"),
                           "--out", str(int8), "--eval-data", str(data), "--runs", "2",
-                          "--report", str(report)])
+                          "--json", str(report)])
     assert code == 0
     return {"fp32": fp32, "int8": int8, "report": report}
 
@@ -106,7 +112,7 @@ def test_report_has_accuracy_speed_and_size(setup: dict[str, Path]) -> None:
 
 def test_empty_calibration_source_is_an_error(tmp_path: Path, setup: dict[str, Path],
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code = quantize.main(["--model", str(setup["fp32"]), "--calib", str(tmp_path),
+    code = cli(["--model", str(setup["fp32"]), "--calib", str(tmp_path),
                           "--out", str(tmp_path / "x.onnx")])
     assert code == 1 and "holds no" in capsys.readouterr().err
 
@@ -149,7 +155,7 @@ def test_keep_float_prefix_leaves_that_subgraph_unquantized(tmp_path: Path,
 
 def test_keep_float_prefix_that_matches_nothing_is_an_error(
         tmp_path: Path, setup: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code = quantize.main(["--model", str(setup["fp32"]), "--calib",
+    code = cli(["--model", str(setup["fp32"]), "--calib",
                           str(setup["fp32"].parent / "synth/images/100k/train"),
                           "--keep-float", "/model/no_such_head", "--out",
                           str(tmp_path / "x.onnx")])
@@ -182,7 +188,7 @@ def test_an_already_quantized_model_is_refused_at_once(
     import time
 
     start = time.monotonic()
-    rc = quantize.main(["--model", str(setup["int8"]), "--calib", str(setup["fp32"].parent /
+    rc = cli(["--model", str(setup["int8"]), "--calib", str(setup["fp32"].parent /
                         "synth/images/100k/train"), "--out", str(tmp_path / "again.onnx")])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and "\n" not in err and "is already quantized" in err
@@ -197,7 +203,7 @@ def test_bad_eval_data_is_refused_before_calibrating(
     root = tmp_path / "eval"
     if bad == "empty":
         (root / "images" / "100k" / "val").mkdir(parents=True)
-    rc = quantize.main(["--model", str(setup["fp32"]), "--calib", str(setup["fp32"].parent /
+    rc = cli(["--model", str(setup["fp32"]), "--calib", str(setup["fp32"].parent /
                         "synth/images/100k/train"), "--out", str(tmp_path / "q.onnx"),
                         "--eval-data", str(root)])
     err = capsys.readouterr().err.strip()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mtl_perception.common.classes import BDD_CLASSES
+from mtl_perception.cli.common import run_cli
 from mtl_perception.synth.generate import generate, generate_drive, main, render_still
 from mtl_perception.training.data import BddDataset, poly2d_points
 
@@ -121,18 +122,22 @@ def test_nonsense_arguments_are_one_line_usage_errors(
 ) -> None:
     for args, named in ((["--train", "-5"], "--train: must be >= 0, got -5"),
                         (["--width", "10", "--height", "10"], "--width: must be >= 64, got 10"),
-                        (["--workers", "0"], "--workers: must be >= 1, got 0")):
+                        (["--workers", "0"], "--workers: must be >= 1, got 0"),
+                        (["--size", "128x64"], "--size: expected HxW (height first, e.g. "
+                                               "64x128)"),
+                        (["--size", "32x64"], "--size: must be >= 64 each way, got 32x64")):
         with pytest.raises(SystemExit) as code:
             main(["--out", str(tmp_path / "d"), *args])
         err = capsys.readouterr().err.strip()
-        assert code.value.code == 2 and err == f"mtl-synth: error: argument {named}"
+        assert code.value.code == 2 and err.startswith(f"mtl-synth: error: argument {named}")
+        assert "\n" not in err
     assert not (tmp_path / "d").exists()
 
 
 def test_an_unwritable_out_is_one_line_before_any_worker_starts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    rc = main(["--out", "/proc/nope", "--train", "4", "--val", "1", "--workers", "2",
-               "--width", "64", "--height", "64", "--no-progress"])
+    rc = run_cli("mtl-synth", main, ["--out", "/proc/nope", "--train", "4", "--val", "1",
+                                     "--workers", "2", "--size", "64x64", "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and err == "mtl-synth: cannot write /proc/nope: No such file or directory"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from mtl_perception.cli.common import run_cli
 from mtl_perception.training.config.recipe import (
     RecipeError,
     load_recipe,
@@ -21,9 +23,15 @@ from mtl_perception.training.data.loaders import collate_samples
 from mtl_perception.training.engine import ddp as D
 from mtl_perception.training.engine.checkpoint import CheckpointError, load_checkpoint
 from mtl_perception.training.engine.cli import _apply_overrides, build_parser
-from mtl_perception.training.engine.trainer import Trainer, main
+from mtl_perception.training.engine.trainer import Trainer
+from mtl_perception.training.engine.trainer import main as train_main
 
 HW = (64, 96)
+
+
+def main(argv: list[str]) -> int:
+    """``mtl-train ARGV`` as the console script runs it (exit status, one-line errors)."""
+    return run_cli("mtl-train", train_main, argv)
 
 
 def tiny_samples(n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -161,16 +169,16 @@ def test_cli_reports_missing_data_dir_in_one_line(
 ) -> None:
     cfg = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_bifpn.yaml"
     rc = main(["--config", str(cfg), "--data", str(tmp_path / "missing"), "--out",
-               str(tmp_path / "run"), "--quiet"])
+               str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "data directory not found" in err and "\n" not in err
+    assert rc == 1 and "data directory not found" in err and "\n" not in err
 
 
 def test_cli_reports_bad_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("backbone: {name: alexnet}\n")
     rc = main(["--config", str(cfg), "--data", str(tmp_path)])
-    assert rc == 2 and "backbone.name" in capsys.readouterr().err
+    assert rc == 1 and "backbone.name" in capsys.readouterr().err
 
 
 def test_cli_classes_override_and_its_validation(tmp_path: Path) -> None:
@@ -382,11 +390,33 @@ def test_a_corrupt_checkpoint_is_one_line_about_the_file(tmp_path: Path, content
                                                          capsys: pytest.CaptureFixture[str]
                                                          ) -> None:
     from mtl_perception.training.engine import evaluate
+
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
     with pytest.raises(CheckpointError, match="corrupt, truncated or not a PyTorch") as err:
         load_checkpoint(bad)
     assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
-    rc = evaluate.main(["--weights", str(bad), "--data", str(tmp_path), "--device", "cpu"])
+    rc = run_cli("mtl-eval", evaluate.main,
+                 ["--weights", str(bad), "--data", str(tmp_path), "--device", "cpu"])
     out = capsys.readouterr().err.strip()
-    assert rc == 2 and "\n" not in out and "weights_only" not in out
+    assert rc == 1 and "\n" not in out and "weights_only" not in out
+
+
+def test_kmeans_anchors_go_into_the_run_not_into_the_callers_recipe(tmp_path: Path) -> None:
+    recipe = tiny_recipe(1, 0)
+    recipe["anchor_kmeans"] = True
+    before = copy.deepcopy(recipe)
+    data = tiny_samples(12)
+    for i, s in enumerate(data):  # box sizes 8x6 ... 52x39: something to cluster
+        w, h = 8 + 4 * i, 6 + 3 * i
+        s["boxes"] = np.array([[2, 2, 2 + w, 2 + h]], np.float32)
+    tr = Trainer(recipe, data, None, tmp_path, progress=False)
+    assert recipe == before  # the caller's dict, nested lists included, is untouched
+    fitted = np.asarray(tr.recipe["anchors"], np.float32).reshape(-1, 2)
+    assert tr.recipe["anchors"] != before["anchors"] and fitted.max() <= 52.0
+    tr.fit()
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["recipe"]["anchors"] == tr.recipe["anchors"]  # resume and export see them
+    resumed = Trainer(recipe, data, None, tmp_path, progress=False,
+                      resume=tmp_path / "last.pt")
+    assert resumed.recipe["anchors"] == tr.recipe["anchors"] and recipe == before

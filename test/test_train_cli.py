@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from mtl_perception.cli.common import run_cli
 from mtl_perception.synth import generate as synth
 from mtl_perception.training.engine.checkpoint import load_checkpoint
-from mtl_perception.training.engine.trainer import main
+from mtl_perception.training.engine.trainer import main as train_main
 
 TINY = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_bifpn_tiny.yaml"
 
@@ -18,13 +19,18 @@ TINY = Path(__file__).resolve().parents[1] / "config" / "models" / "mobilenetv2_
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth")
-    assert synth.main(["--out", str(root), "--train", "4", "--val", "2", "--width", "192",
-                       "--height", "128", "--no-progress"]) == 0
+    assert synth.main(["--out", str(root), "--train", "4", "--val", "2", "--size", "128x192",
+                       "--no-progress"]) == 0
     return root
 
 
+def main(argv: list[str]) -> int:
+    """``mtl-train ARGV`` as the console script runs it (exit status, one-line errors)."""
+    return run_cli("mtl-train", train_main, argv)
+
+
 def train(data: Path, out: Path, *extra: str) -> int:
-    return main(["--config", str(TINY), "--data", str(data), "--out", str(out), "--quiet",
+    return main(["--config", str(TINY), "--data", str(data), "--out", str(out), "--no-progress",
                  "--input-size", "64x96", "--batch-size", "2", "--workers", "0",
                  "--val-every", "0", *extra])
 
@@ -40,21 +46,21 @@ def test_resume_auto_keeps_the_runs_settings_and_applies_a_longer_schedule(
     caplog.clear()
     # Resuming without the options keeps the checkpoint's schedule, not the recipe file's 24.
     assert main(["--config", str(TINY), "--data", str(data), "--out", str(tmp_path),
-                 "--quiet", "--resume", "auto"]) == 0
+                 "--no-progress", "--resume", "auto"]) == 0
     assert "--resume auto: found" in caplog.text and "nothing to train" in caplog.text
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     caplog.clear()
     assert main(["--config", str(TINY), "--data", str(data), "--out", str(tmp_path),
-                 "--quiet", "--resume", "auto", "--epochs-phase2", "1"]) == 0
+                 "--no-progress", "--resume", "auto", "--epochs-phase2", "1"]) == 0
     assert "train.epochs_phase2 0 -> 1" in caplog.text
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["epoch"] == 2 and ckpt["recipe"]["input_size"] == [64, 96]
     # Changes that would train another network stop with one line naming them all.
-    rc = main(["--config", str(TINY), "--data", str(data), "--out", str(tmp_path), "--quiet",
+    rc = main(["--config", str(TINY), "--data", str(data), "--out", str(tmp_path), "--no-progress",
                "--resume", "auto", "--batch-size", "1", "--lr", "0.1", "--classes", "vehicle",
                "--input-size", "96x160"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "\n" not in err
+    assert rc == 1 and "\n" not in err
     for named in ("train.batch_size 2 -> 1", "train.lr 0.004 -> 0.1", "classes",
                   "input_size [64, 96] -> [96, 160]"):
         assert named in err
@@ -69,8 +75,8 @@ def test_an_unknown_device_name_is_a_one_line_usage_error(
     if tool == "train":
         rc = train(data, tmp_path, "--device", "gpu")
     else:
-        rc = evaluate.main(["--weights", str(tmp_path / "x.pt"), "--data", str(data),
-                            "--device", "gpu"])
+        rc = run_cli("mtl-eval", evaluate.main, ["--weights", str(tmp_path / "x.pt"),
+                                                 "--data", str(data), "--device", "gpu"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "unknown device 'gpu'" in err and "cuda:N" in err
 
@@ -166,7 +172,7 @@ def test_png_images_named_jpg_in_the_labels_stop_the_run(
             jpg.unlink()
     rc = train(root, tmp_path / "run", "--epochs-phase1", "1", "--epochs-phase2", "0")
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "\n" not in err
+    assert rc == 1 and "\n" not in err
     assert "the detection labels name synth0-train-000000.jpg but the image is " \
            "synth0-train-000000.png" in err
     assert not (tmp_path / "run" / "last.pt").exists()
@@ -180,7 +186,7 @@ def test_a_trained_task_without_any_label_stops_saying_where_it_looked(
     lane_json.unlink()
     rc = train(root, tmp_path / "run", "--epochs-phase1", "1", "--epochs-phase2", "0")
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "\n" not in err
+    assert rc == 1 and "\n" not in err
     assert "the recipe trains lane but no train image has lane labels" in err
     assert f"looked in {lane_json}" in err
 
@@ -207,7 +213,7 @@ def test_run_dir_holds_the_resolved_recipe_and_refuses_a_second_fresh_run(
     # A fresh run into the same folder refuses; --overwrite replaces the old run's files.
     rc = train(data, out, "--epochs-phase1", "1", "--epochs-phase2", "0")
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "\n" not in err and "already holds a run (last.pt, best.pt" in err
+    assert rc == 1 and "\n" not in err and "already holds a run (last.pt, best.pt" in err
     (out / "best.pt").write_bytes(b"stale")
     assert train(data, out, "--epochs-phase1", "1", "--epochs-phase2", "0", "--overwrite",
                  "--val-split", "nope") == 0  # no val split: no best.pt, and no stale one
@@ -236,13 +242,13 @@ def test_a_single_task_recipe_says_up_front_that_it_is_not_deployable(
     cfg.write_text(TINY.read_text() + "tasks: [detection]\n")
     caplog.set_level(logging.INFO, "mtl-train")
     rc = main(["--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "run"),
-               "--quiet", "--input-size", "64x96", "--batch-size", "2", "--workers", "0",
+               "--no-progress", "--input-size", "64x96", "--batch-size", "2", "--workers", "0",
                "--epochs-phase1", "1", "--epochs-phase2", "0"])
     assert rc == 0
     first = caplog.text.index("the recipe trains only detection")
     assert first < caplog.text.index("epoch 1/1") and "mtl-export refuses it" in caplog.text
     capsys.readouterr()
-    rc = export.main(["--weights", str(tmp_path / "run" / "last.pt"), "--out",
-                      str(tmp_path / "m.onnx")])
+    rc = run_cli("mtl-export", export.main, ["--weights", str(tmp_path / "run" / "last.pt"),
+                                             "--out", str(tmp_path / "m.onnx")])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and "\n" not in err and "needs all three tasks" in err

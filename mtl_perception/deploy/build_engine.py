@@ -19,15 +19,20 @@ from pathlib import Path
 
 from mtl_perception.common.atomic_files import atomic_write_text, file_sha256
 from mtl_perception.inference.backends.base import BackendError
+from mtl_perception.cli.common import add_out, positive_int, run_cli
+from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.backends.tensorrt.engine_cache import (
     PRECISIONS,
     EngineCache,
     EngineKey,
 )
 from mtl_perception.inference.backends.tensorrt.env import tensorrt_available
-from mtl_perception.inference.model_spec import ModelSpecError
 
 LOG = logging.getLogger("mtl-build-engine")
+
+
+class EngineBuildError(MtlError, RuntimeError):
+    """No engine can be built here, or the build failed (one line, exit 1)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,15 +41,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16")
     parser.add_argument("--calib", help="image folder or rosbag2 bag (implicit INT8 only)")
     parser.add_argument("--calib-topic", help="image topic in the bag (default: busiest)")
-    parser.add_argument("--calib-frames", type=int, default=500, help="frames to calibrate on")
-    parser.add_argument("--calib-every", type=int, default=1, help="use every n-th frame")
-    parser.add_argument("--calib-batch", type=int, default=8, help="calibration batch size")
+    parser.add_argument("--calib-frames", type=positive_int, default=500,
+                        help="frames to calibrate on")
+    parser.add_argument("--calib-every", type=positive_int, default=1,
+                        help="use every n-th frame")
+    parser.add_argument("--calib-batch", type=positive_int, default=8,
+                        help="calibration batch size")
     parser.add_argument("--workspace", type=int, default=1024, help="builder workspace, MB")
     parser.add_argument("--dla", type=int, default=-1, help="DLA core (Xavier NX: 0 or 1)")
     parser.add_argument("--max-batch", type=int, default=1, help="for --dynamic exports")
     parser.add_argument("--cache-dir", help="engine cache (default: $MTL_ENGINE_CACHE or "
                         "~/.cache/mtl_perception/engines)")
-    parser.add_argument("--out", help="also copy the engine (and .json sidecar) here")
+    add_out(parser, help="also copy the engine (and .json sidecar) here")
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     args = parser.parse_args(argv)
     if args.dla >= 0 and args.precision == "fp32":
@@ -80,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ok, message = tensorrt_available()
     if not ok:
-        print(f"mtl-build-engine: cannot build here: {message}", file=sys.stderr)
-        return 2
+        raise EngineBuildError(f"cannot build here: {message}")
     from mtl_perception.inference.backends.tensorrt.builder import primary_context
     from mtl_perception.inference.backends.tensorrt.env import require_tensorrt
     from mtl_perception.inference.onnx_metadata import read_model_spec
@@ -107,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                     "workspace_mb": args.workspace, "calibrated": bool(args.calib),
                     "build_seconds": round(time.monotonic() - start, 1)})
                 LOG.info("built in %.0f s: %s", time.monotonic() - start, lookup.engine_path)
-    except (BackendError, ModelSpecError, OSError, ValueError) as exc:
-        print(f"mtl-build-engine: {exc}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, MtlError):  # ModelSpecError: already one line for the user
+            raise
+        raise EngineBuildError(str(exc)) from exc
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -122,4 +130,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("mtl-build-engine", main))

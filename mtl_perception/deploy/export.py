@@ -25,6 +25,7 @@ import torch
 
 from mtl_perception.common.atomic_files import atomic_write_bytes, file_sha256
 from mtl_perception.common.constants import IMAGENET_MEAN, IMAGENET_STD
+from mtl_perception.cli.common import add_out, parse_hw, run_cli
 from mtl_perception.common.errors import MtlError
 from mtl_perception.deploy.export_wrapper import OUTPUT_NAMES, ExportWrapper
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
@@ -57,12 +58,9 @@ class ExportError(MtlError, RuntimeError):
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
-    """``"384x640"`` -> (384, 640), height first."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"resolution must be HxW, got {text!r}") from exc
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
+    """``"384x640"`` -> (384, 640): the shared HxW grammar, plus multiples of 32 (stride)."""
+    h, w = parse_hw(text)
+    if h % 32 or w % 32:
         raise argparse.ArgumentTypeError(f"resolution {text} must be positive multiples of 32")
     return h, w
 
@@ -218,24 +216,22 @@ def parity(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mtl-export", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="checkpoint written by mtl-train")
-    parser.add_argument("--resolution", type=parse_resolution, default=None,
-                        help="HxW, e.g. 384x640 (default: the recipe's input_size)")
+    parser.add_argument("--resolution", type=parse_resolution, default=None, metavar="HxW",
+                        help="network input, height x width, multiples of 32 (default: the "
+                             "recipe's input_size)")
     parser.add_argument("--dynamic", action="store_true", help="dynamic batch dimension")
-    parser.add_argument("--out", required=True, help="output .onnx path")
+    add_out(parser, required=True, help="output .onnx path")
     parser.add_argument("--no-slim", action="store_true", help="skip onnxslim simplification")
     parser.add_argument("--check", action="store_true",
                         help="compare ONNX Runtime with PyTorch on one random frame")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    from mtl_perception.training.engine.checkpoint import CheckpointError
-
+    model, _ = model_from_checkpoint(args.weights)  # CheckpointError: one line, exit 1
     try:
-        model, _ = model_from_checkpoint(args.weights)
         result = export_model(model, args.out, args.resolution, args.dynamic,
                               not args.no_slim, file_sha256(args.weights))
-    except (CheckpointError, ExportError, OSError, ValueError) as exc:
-        print(f"mtl-export: {exc}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError) as exc:  # unwritable --out, a shape the tracer refuses
+        raise ExportError(str(exc)) from exc
     s = result.stats
     LOG.info("wrote %s: %dx%d, %d nodes (%d traced), %.1f MB, opset %d%s",
              result.path, result.spec.input_height, result.spec.input_width, s["nodes"],
@@ -248,4 +244,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("mtl-export", main))

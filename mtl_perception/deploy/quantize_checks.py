@@ -7,8 +7,14 @@ from pathlib import Path
 
 import onnx
 
+from mtl_perception.common.errors import MtlError
+
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
                      "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"})
+
+
+class QuantizeError(MtlError, ValueError):
+    """The model, the options or the data cannot be quantized as asked (one line, exit 1)."""
 
 
 def refuse_quantized(proto: onnx.ModelProto, path: str | Path, quant_key: str) -> None:
@@ -18,7 +24,7 @@ def refuse_quantized(proto: onnx.ModelProto, path: str | Path, quant_key: str) -
     marked = any(p.key == quant_key for p in proto.metadata_props)
     if ops or marked:
         why = f"it has {', '.join(ops)} nodes" if ops else "its metadata says so"
-        raise ValueError(f"{path} is already quantized ({why}); give mtl-quantize the FP32 "
+        raise QuantizeError(f"{path} is already quantized ({why}); give mtl-quantize the FP32 "
                          "model that mtl-export wrote")
 
 
@@ -30,15 +36,15 @@ def check_eval_data(root: str | Path | None, split: str) -> None:
 
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"--eval-data {root}: no such directory")
+        raise QuantizeError(f"--eval-data {root}: no such directory")
     paths = bdd_paths(root, split)
     images = paths["images"]
     if not images.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES
                                       for p in images.iterdir()):
-        raise ValueError(f"--eval-data {root}: no images in {images} (BDD100K layout; "
+        raise QuantizeError(f"--eval-data {root}: no images in {images} (BDD100K layout; "
                          f"--eval-split {split})")
     if not paths["det"].is_file():
-        raise ValueError(f"--eval-data {root}: no detection labels {paths['det']}")
+        raise QuantizeError(f"--eval-data {root}: no detection labels {paths['det']}")
 
 
 def quiet_logs(verbose: bool) -> None:

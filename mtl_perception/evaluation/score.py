@@ -148,9 +148,18 @@ def score(root: Path, split: str, detections: Path | None, masks: Path | None,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-eval predictions", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(__doc__.split("\n")[2:]))
+    return add_arguments(argparse.ArgumentParser(prog="mtl-eval predictions", **PARSER_TEXT))
+
+
+PARSER_TEXT: dict[str, Any] = {
+    "description": __doc__.split("\n")[0],
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+    "epilog": "\n".join(__doc__.split("\n")[2:]),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``mtl-eval predictions``' options (also its subcommand parser in ``mtl-eval``)."""
     p.add_argument("--data", type=Path, required=True, help="BDD100K root (official layout)")
     p.add_argument("--split", default="val")
     p.add_argument("--detections", type=Path, help="BDD/scalabel detections JSON")
@@ -164,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     detections, masks = args.detections, args.masks
     if args.offline is not None:
         if not args.offline.is_dir():

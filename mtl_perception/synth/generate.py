@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +24,8 @@ from typing import Any, NoReturn
 import cv2
 import numpy as np
 
+from mtl_perception.cli.common import add_progress, add_size, run_cli
+from mtl_perception.common.errors import MtlError
 from mtl_perception.synth.draw import (
     BDD_BACKGROUND,
     draw_background,
@@ -319,6 +320,10 @@ def benchmark(num: int = 50, width: int = 1280, height: int = 720, seed: int = 0
 MIN_SIZE = 64  # px: smaller frames leave no room for the road, its lanes and a car
 
 
+class SynthError(MtlError, OSError):
+    """The dataset cannot be written (one line, exit 1)."""
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line (``mtl-synth: error: ...``), exit 2."""
 
@@ -353,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", type=_at_least(0), default=200, help="number of training images")
     p.add_argument("--val", type=_at_least(0), default=50, help="number of validation images")
     p.add_argument("--seed", type=_at_least(0), default=0)
-    p.add_argument("--width", type=_at_least(MIN_SIZE), default=1280)
-    p.add_argument("--height", type=_at_least(MIN_SIZE), default=720)
+    add_size(p, "--size", help="image size (default 720x1280; or --height/--width)")
+    p.add_argument("--width", type=_at_least(MIN_SIZE), default=None, help="image width")
+    p.add_argument("--height", type=_at_least(MIN_SIZE), default=None, help="image height")
     p.add_argument("--workers", type=_at_least(1), default=1, help="processes for still images")
     p.add_argument("--drive", action="store_true", help="render one temporally coherent drive")
     p.add_argument("--frames", type=_at_least(1), default=200, help="drive length in frames")
@@ -362,8 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="val", help="split the drive is written as")
     p.add_argument("--benchmark", type=int, metavar="N", default=0,
                    help="render N images in memory on one core and print images/s")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
     a = p.parse_args(argv)
+    if a.size is not None and (a.width is not None or a.height is not None):
+        p.error("give --size HxW or --height/--width, not both")
+    h, w = a.size or (a.height or 720, a.width or 1280)
+    if min(h, w) < MIN_SIZE:
+        p.error(f"argument --size: must be >= {MIN_SIZE} each way, got {h}x{w}")
+    a.height, a.width = h, w
     if a.benchmark:
         rate = benchmark(a.benchmark, a.width, a.height, a.seed)
         print(f"{rate:.1f} images/s at {a.width}x{a.height} (one core, render + encode)")
@@ -382,11 +394,10 @@ def main(argv: list[str] | None = None) -> int:
         counts = generate(a.out, a.train, a.val, a.seed, a.width, a.height, a.workers,
                           progress=not a.no_progress)
     except OSError as exc:
-        print(f"mtl-synth: cannot write {a.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        raise SynthError(f"cannot write {a.out}: {exc.strerror or exc}") from exc
     print(f"wrote {counts} to {a.out}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli("mtl-synth", main))

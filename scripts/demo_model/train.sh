@@ -15,7 +15,7 @@ python "$ROOT/scripts/demo_model/merge_bdd_roots.py" "$W/mix" "$W/stills:1600" \
   "$W/drive_101" "$W/drive_102" "$W/drive_103" "$W/drive_104"
 mtl-train --config "$ROOT/config/models/mobilenetv2_bifpn_tiny.yaml" --data "$W/mix" \
   --out "$W/run" --epochs-phase1 6 --epochs-phase2 1 --batch-size 16 --limit-val 100 \
-  --val-every 1 --device cpu --workers 1 --max-minutes 40 --quiet
+  --val-every 1 --device cpu --workers 1 --max-minutes 40 --no-progress
 # Stage 2: far vehicles in drives are ~8 px at 224x384; fine-tune at 384x640 on more drives.
 for s in 105 106 107 108; do
   mtl-synth --out "$W/drive_$s" --drive --frames 200 --seed "$s" --split train --no-progress
@@ -26,5 +26,5 @@ python "$ROOT/scripts/demo_model/merge_bdd_roots.py" "$W/ft384" "$W/stills:400" 
 mtl-train --config "$ROOT/config/models/mobilenetv2_bifpn_tiny.yaml" --data "$W/ft384" \
   --out "$W/run384" --init-weights "$W/run/best.pt" --input-size 384x640 \
   --epochs-phase1 4 --epochs-phase2 1 --batch-size 16 --lr 0.001 --limit-val 100 \
-  --val-every 1 --device cpu --workers 1 --max-minutes 40 --quiet
+  --val-every 1 --device cpu --workers 1 --max-minutes 40 --no-progress
 mtl-export --weights "$W/run384/best.pt" --out "$ROOT/models/demo/model.onnx" --check

@@ -31,18 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
+from mtl_perception.deploy.latency import (
+    measure_in_subprocess,
+    ort_runner,
+    time_backends,
+    time_interleaved,
+)
 from mtl_perception.devtools.bench.models import (
     RECIPES,
     contract_model,
     model_file_mb,
     raw_model,
     recipe_path,
-)
-from mtl_perception.devtools.bench.timing import (
-    measure_in_subprocess,
-    ort_runner,
-    time_backends,
-    time_interleaved,
 )
 
 PAPER_TABLE_II = {"resnet50": (27.6, 162.4, 110), "mobilenetv2": (5.4, 33.8, 24)}

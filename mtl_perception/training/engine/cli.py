@@ -4,39 +4,30 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mtl_perception.training.config.recipe import TASKS, RecipeError, load_recipe
+from mtl_perception.cli.common import add_limit, add_out, add_progress, add_size
+from mtl_perception.training.config.recipe import TASKS, load_recipe
 from mtl_perception.training.data.loaders import DataError, open_dataset
 from mtl_perception.training.data.report import report_data
 from mtl_perception.training.engine import ddp as D
-from mtl_perception.training.engine.checkpoint import CheckpointError, load_checkpoint
-from mtl_perception.training.engine.devices import DeviceError
-from mtl_perception.training.engine.resume import ResumeError, apply_flags, asked_recipe, reconcile
-from mtl_perception.training.engine.rundir import RunDirError, prepare_run_dir
-from mtl_perception.training.engine.trainer import NonFiniteLossError, Trainer
+from mtl_perception.training.engine.checkpoint import load_checkpoint
+from mtl_perception.training.engine.resume import apply_flags, asked_recipe, reconcile
+from mtl_perception.training.engine.rundir import prepare_run_dir
+from mtl_perception.training.engine.trainer import Trainer
 from mtl_perception.training.engine.trainer import __doc__ as doc
 
 LOG = logging.getLogger("mtl-train")
-
-
-def _parse_hw(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 256x384; got {text!r}") from None
-    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mtl-train", description=(doc or "").splitlines()[0])
     p.add_argument("--config", required=True, help="recipe YAML (config/models/*.yaml)")
     p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
-    p.add_argument("--out", default=None, help="run directory (default: runs/<recipe name>)")
+    add_out(p, help="run directory (default: runs/<recipe name>)")
     p.add_argument("--epochs-phase1", type=int, default=None, help="all tasks (default: recipe)")
     p.add_argument("--epochs-phase2", type=int, default=None, help="detection only")
     p.add_argument("--resume", default=None,
@@ -47,10 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--input-size", type=_parse_hw, default=None, help="HxW, e.g. 256x384")
+    add_size(p, help="network input (default: the recipe's; anchors scale with it)")
     p.add_argument("--val-every", type=int, default=None, help="epochs; 0 = never")
-    p.add_argument("--limit-train", type=int, default=None, help="use the first N images")
-    p.add_argument("--limit-val", type=int, default=None, help="validate on the first N images")
+    # Two limits, one per split (a quick run trains on a few images and validates on a few).
+    add_limit(p, "training images", flag="--limit-train")
+    add_limit(p, "validation images", flag="--limit-val")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
     p.add_argument("--device", default=None,
@@ -63,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="training seed (default: recipe)")
     p.add_argument("--overwrite", action="store_true",
                    help="let a fresh run replace another run's files in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress(p)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop after the first epoch that ends past this wall-clock budget")
     p.add_argument("--ema-decay", type=float, default=None,
@@ -141,7 +133,7 @@ def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], 
         train_ds = torch.utils.data.Subset(train_ds, range(min(args.limit_train, len(train_ds))))
     if val_ds is not None and args.limit_val:
         val_ds = torch.utils.data.Subset(val_ds, range(min(args.limit_val, len(val_ds))))
-    trainer = Trainer(recipe, train_ds, val_ds, out, info, progress=not args.quiet,
+    trainer = Trainer(recipe, train_ds, val_ds, out, info, progress=not args.no_progress,
                       resume=ckpt, init_weights=args.init_weights, source_recipe=file_recipe)
     if ckpt is not None and trainer.start_epoch >= trainer.e1 + trainer.e2:
         LOG.info("%s already finished all %d epochs; nothing to train (raise "
@@ -150,31 +142,21 @@ def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], 
 
 
 def run(argv: list[str] | None = None) -> int:
+    """Train; a ``MtlError`` (bad recipe, data, checkpoint, resume, device, non-finite loss)
+    propagates to ``run_cli``, which prints it as one line and exits 1 (2 for usage)."""
     args = build_parser().parse_args(argv)
-    try:
-        info = D.setup(args.device)
-    except DeviceError as exc:
-        print(f"mtl-train: {exc}", file=sys.stderr)
-        return 2 if exc.usage else 1
+    info = D.setup(args.device)
     logging.basicConfig(
         level=logging.INFO if info.is_main else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         result, out = _train(args, info)
-    except (RecipeError, DataError, CheckpointError, ResumeError, RunDirError) as exc:
-        print(f"mtl-train: {exc}", file=sys.stderr)
-        D.cleanup()
-        return 2
-    except NonFiniteLossError as exc:
-        print(f"mtl-train: {exc}", file=sys.stderr)
-        D.cleanup()
-        return 1
     except KeyboardInterrupt:
-        print("mtl-train: interrupted; resume with --resume auto", file=sys.stderr)
+        LOG.warning("interrupted: continue the run with --resume auto")
+        raise
+    finally:
         D.cleanup()
-        return 130
     if info.is_main:
         LOG.info("done: best fitness %.4f, checkpoints in %s", result["best_fitness"], out)
-    D.cleanup()
     return 0

@@ -17,6 +17,7 @@ class DeviceError(MtlError, RuntimeError):
     def __init__(self, message: str, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
+        self.exit_code = 2 if usage else 1  # a misspelt device is a usage error
 
 
 def parse_device(text: str | None) -> tuple[str, int | None]:

@@ -2,7 +2,7 @@
 
     mtl-eval --weights RUN/best.pt --data DIR --split val [--out metrics.json]
     mtl-eval predictions --data DIR --split val [--masks DIR] [--detections JSON] [--offline DIR]
-    mtl-eval stats --config config/models/mobilenetv2_bifpn.yaml --resolution 384x640 --json
+    mtl-eval stats --config config/models/mobilenetv2_bifpn.yaml --resolution 384x640 --json -
 
 Detections go through the same ``MultiTaskNet.decode`` as export, then class-wise NMS at
 confidence 0.001 / IoU 0.6 (the yolop protocol's thresholds); every metric is computed by
@@ -26,13 +26,21 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
+from mtl_perception.cli.common import (
+    add_limit,
+    add_out,
+    add_progress,
+    add_size,
+    positive_int,
+    write_json,
+)
 from mtl_perception.evaluation.detection import (
     YOLOP_CONF,
     YOLOP_MAX_DETECTIONS,
     YOLOP_NMS_IOU,
 )
 from mtl_perception.evaluation.evaluator import Evaluator, headline
-from mtl_perception.training.config.recipe import RecipeError, load_recipe, with_input_size
+from mtl_perception.training.config.recipe import load_recipe, with_input_size
 from mtl_perception.training.model.network import MultiTaskNet, build_model, preprocess
 
 LOG = logging.getLogger("mtl-eval")
@@ -178,73 +186,38 @@ def model_stats(recipe: dict[str, Any], resolution: tuple[int, int]) -> dict[str
     }
 
 
-def _parse_resolution(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"resolution must be HxW, e.g. 384x640: {text}") from exc
-    return h, w
-
-
-def stats_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="mtl-eval stats", description="model statistics")
-    p.add_argument("--config", required=True, help="recipe YAML")
-    p.add_argument("--resolution", type=_parse_resolution, default=None, help="HxW")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    args = p.parse_args(argv)
+def stats_main(args: argparse.Namespace) -> int:
+    """``mtl-eval stats``: parameters, MACs and size of a recipe's model."""
     logging.disable(logging.WARNING)  # the random-init notice is noise here
-    try:
-        recipe = load_recipe(args.config)
-        res = args.resolution or tuple(recipe["input_size"])
-        stats = model_stats(recipe, res)
-    except RecipeError as exc:
-        print(f"mtl-eval stats: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
+    recipe = load_recipe(args.config)
+    stats = model_stats(recipe, args.resolution or tuple(recipe["input_size"]))
+    if args.json == "-":  # one line: callers (mtl-bench) read stdout's last line
         print(json.dumps(stats))
-    else:
+    elif args.json is not None:
+        write_json(args.json, stats)
+    if args.json != "-":
         for k, v in stats.items():
             print(f"{k:>18}: {v}")
     return 0
 
 
-def eval_main(argv: list[str]) -> int:
-    from mtl_perception.training.data.loaders import DataError, make_loader
-    from mtl_perception.training.engine.checkpoint import CheckpointError
-    from mtl_perception.training.engine.devices import DeviceError, describe, resolve_device
+def eval_main(args: argparse.Namespace) -> int:
+    """``mtl-eval [checkpoint]``: a checkpoint's metrics on a split (JSON + PR curves)."""
+    from mtl_perception.training.data.loaders import make_loader
+    from mtl_perception.training.engine.devices import describe, resolve_device
     from mtl_perception.training.engine.plots import plot_pr_curves
     from mtl_perception.training.model.network import model_from_checkpoint
 
-    p = argparse.ArgumentParser(prog="mtl-eval", description=__doc__.splitlines()[0])
-    p.add_argument("--weights", required=True, help="checkpoint (.pt) from mtl-train")
-    p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
-    p.add_argument("--split", default="val")
-    p.add_argument("--out", default=None, help="JSON path (default: next to the weights)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--device", default=None,
-                   help="cpu, cuda or cuda:N (default: cuda if usable, else cpu)")
-    p.add_argument("--conf", type=float, default=YOLOP_CONF)
-    p.add_argument("--iou", type=float, default=YOLOP_NMS_IOU)
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        device = resolve_device(args.device)
-    except DeviceError as exc:
-        print(f"mtl-eval: {exc}", file=sys.stderr)
-        return 2 if exc.usage else 1
+    device = resolve_device(args.device)
     logging.getLogger("mtl-eval").info("device %s", describe(device, amp=False))
-    try:
-        model, ckpt = model_from_checkpoint(args.weights, device)
-        loader = make_loader(
-            args.data, args.split, model.recipe, train=False, batch_size=args.batch_size,
-            workers=args.workers, limit=args.limit,
-        )
-    except (CheckpointError, DataError, RecipeError) as exc:
-        print(f"mtl-eval: {exc}", file=sys.stderr)
-        return 2
-    metrics = evaluate_model(model, loader, device, args.conf, args.iou, progress=True)
+    model, ckpt = model_from_checkpoint(args.weights, device)
+    loader = make_loader(
+        args.data, args.split, model.recipe, train=False, batch_size=args.batch_size,
+        workers=args.workers, limit=args.limit,
+    )
+    metrics = evaluate_model(model, loader, device, args.conf, args.iou,
+                             progress=not args.no_progress)
     metrics.update(weights=str(args.weights), data=str(args.data), split=args.split,
                    recipe=model.recipe_name, epoch=ckpt.get("epoch"))
     out = Path(args.out) if args.out else Path(args.weights).with_name(
@@ -262,25 +235,69 @@ def eval_main(argv: list[str]) -> int:
     return 0
 
 
-def predictions_main(argv: list[str]) -> int:
-    from mtl_perception.evaluation.score import main as score_main
+def predictions_main(args: argparse.Namespace) -> int:
+    from mtl_perception.evaluation.score import run
 
-    return score_main(argv)
+    return run(args)
 
 
-COMMANDS = {"checkpoint": eval_main, "predictions": predictions_main, "stats": stats_main}
+def _checkpoint_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", required=True, help="checkpoint (.pt) from mtl-train")
+    p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
+    p.add_argument("--split", default="val")
+    add_out(p, help="metrics JSON (default: eval_SPLIT.json next to the weights)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda if usable, else cpu)")
+    p.add_argument("--conf", type=float, default=YOLOP_CONF)
+    p.add_argument("--iou", type=float, default=YOLOP_NMS_IOU)
+    add_limit(p, "images")
+    add_progress(p)
+
+
+COMMANDS = ("checkpoint", "predictions", "stats")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``mtl-eval {checkpoint,predictions,stats}``; ``checkpoint`` is the default."""
+    from mtl_perception.evaluation.score import PARSER_TEXT, add_arguments
+
+    p = argparse.ArgumentParser(prog="mtl-eval", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="without a command, mtl-eval runs 'checkpoint'")
+    sub = p.add_subparsers(dest="command", metavar="{checkpoint,predictions,stats}")
+    ck = sub.add_parser("checkpoint", help="a checkpoint's metrics on a split (the default)")
+    _checkpoint_args(ck)
+    ck.set_defaults(run=eval_main)
+    pr = sub.add_parser("predictions", help="score saved predictions (mtl-offline's output)",
+                        **PARSER_TEXT)
+    add_arguments(pr)
+    pr.set_defaults(run=predictions_main)
+    st = sub.add_parser("stats", help="parameters, MACs and size of a recipe's model")
+    st.add_argument("--config", required=True, help="recipe YAML")
+    add_size(st, "--resolution", help="network input (default: the recipe's input_size)")
+    # --json PATH as everywhere; a bare --json (its older form) means '-'.
+    st.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                    help="write the statistics as JSON to PATH ('-' or no PATH: one line on "
+                         "standard output, instead of the table)")
+    st.set_defaults(run=stats_main)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """``mtl-eval [checkpoint] ...`` (the default), ``mtl-eval predictions ...``, ``stats``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:])
-    if argv[:1] in (["-h"], ["--help"]):
-        print(__doc__)
-        return 0
-    return eval_main(argv)
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "checkpoint")  # ``mtl-eval --weights ...`` = ``mtl-eval checkpoint ...``
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 2
+    return int(args.run(args))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from mtl_perception.cli.common import run_cli
+
+    sys.exit(run_cli("mtl-eval", main))

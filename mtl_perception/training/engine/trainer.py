@@ -19,7 +19,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -27,29 +26,15 @@ from torch.utils.data import Dataset
 
 from mtl_perception.common.errors import MtlError
 from mtl_perception.training.data.loaders import make_loader
+from mtl_perception.training.engine import builders as B
 from mtl_perception.training.engine import ddp as D
-from mtl_perception.training.engine.checkpoint import (
-    load_checkpoint,
-    rng_state,
-    save_atomic,
-    set_rng_state,
-)
+from mtl_perception.training.engine.checkpoint import rng_state, save_atomic
 from mtl_perception.training.engine.devices import describe
-from mtl_perception.training.engine.ema import make_ema
 from mtl_perception.training.engine.evaluate import evaluate_model, fitness, flat_summary
-from mtl_perception.training.engine.parts import (
-    _label_arrays,
-    _lr_lambda,
-    _param_groups,
-    _unwrap,
-    freeze_seg_heads,
-    load_init_weights,
-)
-from mtl_perception.training.engine.resume import reconcile
+from mtl_perception.training.engine.parts import _unwrap, freeze_seg_heads, load_init_weights
 from mtl_perception.training.engine.rundir import write_run_recipe
-from mtl_perception.training.loss.losses import MultiTaskLoss, effective_number_weights
-from mtl_perception.training.model.anchors import anchor_recall, kmeans_anchors
-from mtl_perception.training.model.network import MultiTaskNet, build_model, preprocess
+from mtl_perception.training.loss.losses import MultiTaskLoss
+from mtl_perception.training.model.network import MultiTaskNet, preprocess
 
 LOG = logging.getLogger("mtl-train")
 CSV_FIELDS = [
@@ -86,105 +71,39 @@ class Trainer:
         self.info = info or D.DistInfo(0, 1, 0, torch.device("cpu"))
         self.out = Path(out_dir)
         self.progress = progress and self.info.is_main
-        ckpt = load_checkpoint(resume, self.info.device) if isinstance(resume, str | Path) \
-            else resume
-        self.source_recipe = source_recipe or recipe
-        if ckpt is not None:
-            where = str(resume) if isinstance(resume, str | Path) else "checkpoint"
-            recipe, changes = reconcile(ckpt, recipe, where)
-            self.source_recipe = source_recipe or ckpt.get("source_recipe") or recipe
-            if self.info.is_main:
-                LOG.info("resuming %s after epoch %d (phase %d)%s", where, ckpt["epoch"],
-                         ckpt["phase"], "; changed: " + ", ".join(changes) if changes else "")
-        self.recipe = recipe
-        tcfg = recipe["train"]
+        is_main, dev = self.info.is_main, self.info.device
+        ckpt = B.open_resume(resume, dev)
+        where = str(resume) if isinstance(resume, str | Path) else "checkpoint"
+        # The run's own recipe: a copy, so the caller's dict is never changed.
+        run, self.source_recipe = B.run_recipe(recipe, ckpt, where, source_recipe, is_main)
+        tcfg = run["train"]
         self.seed = int(tcfg["seed"])
         self.e1, self.e2 = int(tcfg["epochs_phase1"]), int(tcfg["epochs_phase2"])
         self.val_every = int(tcfg["val_every"])
         self.train_data, self.val_data = train_data, val_data
-        self.loader = make_loader(
-            train_data, "train", recipe, train=True, batch_size=int(tcfg["batch_size"]),
-            workers=int(tcfg["workers"]), rank=self.info.rank,
-            world_size=self.info.world_size, seed=self.seed,
-        )
-        self.loader_gen = torch.Generator()
-        self.loader.generator = self.loader_gen
-
-        need_cls = bool(recipe["loss"]["class_balanced"]) and ckpt is None
-        need_wh = bool(recipe["anchor_kmeans"]) and ckpt is None
-        wh, cls = _label_arrays(train_data, need_cls) if need_cls or need_wh else (None, None)
-        if need_wh and "detection" in recipe["tasks"]:
-            anchors = kmeans_anchors(wh, seed=self.seed)
-            recipe["anchors"] = anchors.round(2).tolist()
-            if self.info.is_main:
-                LOG.info("k-means anchors %s (recall %.3f)", recipe["anchors"],
-                         anchor_recall(wh, anchors))
-        torch.manual_seed(self.seed)
-        self.model = build_model(recipe).to(self.info.device)
-        self.memory_format = torch.channels_last if bool(tcfg["channels_last"]) \
-            else torch.contiguous_format
-        self.model.to(memory_format=self.memory_format)
-        cls_w = None
-        if recipe["loss"]["class_balanced"]:
-            cls_w = ckpt["class_weights"].numpy() if ckpt is not None else \
-                effective_number_weights(
-                    np.bincount(cls, minlength=self.model.num_classes)[: self.model.num_classes],
-                    float(recipe["loss"]["class_balanced_beta"]),
-                )
-            if self.info.is_main:
-                LOG.info("class-balanced detection weights %s", np.round(cls_w, 3).tolist())
-        self.class_weights = cls_w
-        self.criterion = MultiTaskLoss(
-            recipe, self.model.anchors, self.model.strides, self.model.num_classes, cls_w
-        ).to(self.info.device)
-        opt_cls = torch.optim.AdamW if tcfg["optimizer"] == "adamw" else torch.optim.SGD
-        kwargs = {"momentum": 0.937, "nesterov": True} if tcfg["optimizer"] == "sgd" else {}
-        self.optimizer = opt_cls(
-            _param_groups(self.model, float(tcfg["weight_decay"])), lr=float(tcfg["lr"]),
-            **kwargs,
-        )
-        steps = len(self.loader)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            _lr_lambda((self.e1 + self.e2) * steps, int(float(tcfg["warmup_epochs"]) * steps)),
-        )
-        self.use_amp = bool(tcfg["amp"]) and self.info.device.type == "cuda"
+        self.loader, self.loader_gen = B.train_loader(train_data, run, self.info, self.seed)
+        wh, cls = B.label_statistics(run, train_data, fresh=ckpt is None)
+        self.recipe = run = B.with_fitted_anchors(run, wh, self.seed, is_main)
+        self.model, self.memory_format = B.network(run, dev, self.seed)
+        self.class_weights = B.class_weights(run, ckpt, cls, self.model.num_classes, is_main)
+        self.criterion = MultiTaskLoss(run, self.model.anchors, self.model.strides,
+                                       self.model.num_classes, self.class_weights).to(dev)
+        self.optimizer = B.optimizer(self.model, tcfg)
+        self.scheduler = B.scheduler(self.optimizer, tcfg, self.e1 + self.e2, len(self.loader))
+        self.use_amp = bool(tcfg["amp"]) and dev.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        if self.info.is_main:
-            LOG.info("device %s", describe(self.info.device, self.use_amp))
+        if is_main:
+            LOG.info("device %s", describe(dev, self.use_amp))
         self.start_epoch, self.best = 0, -1.0
         if ckpt is None and init_weights is not None:
-            load_init_weights(self.model, init_weights, self.info.is_main)
-        ema_decay = float(tcfg["ema_decay"])
-        self.ema = make_ema(self.model, ema_decay, float(tcfg["ema_tau_steps"])) \
-            if ema_decay > 0 else None
+            load_init_weights(self.model, init_weights, is_main)
+        self.ema = B.weight_average(self.model, tcfg)
         if ckpt is not None:
-            self.model.load_state_dict(ckpt["model"])
-            if self.ema is not None:
-                if "ema" in ckpt:
-                    self.ema.module.load_state_dict(ckpt["ema"])
-                    self.ema.n_averaged.fill_(int(ckpt["ema_updates"]))
-                else:  # a checkpoint without an average: start it from the resumed weights
-                    self.ema.module.load_state_dict(ckpt["model"])
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-            self._reschedule()
-            self.scaler.load_state_dict(ckpt["scaler"])
-            self.start_epoch, self.best = int(ckpt["epoch"]), float(ckpt["best_fitness"])
-            set_rng_state(ckpt["rng"])
+            self.start_epoch, self.best = B.restore_state(
+                ckpt, self.model, self.ema, self.optimizer, self.scheduler, self.scaler)
         self.epoch = self.start_epoch_done = self.start_epoch
         self.ddp: nn.Module = self.model
         self.phase = 0
-
-    def _reschedule(self) -> None:
-        """The learning rate of the next step under this run's schedule: the same value as
-        the checkpoint's for an unchanged schedule, the new cosine's for a changed one."""
-        step = self.scheduler.last_epoch
-        lrs = [base * lam(step) for base, lam in
-               zip(self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True)]
-        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
-            group["lr"] = lr
-        self.scheduler._last_lr = lrs  # type: ignore[attr-defined]
 
     # -- phases ------------------------------------------------------------------------
     def phase_of(self, epoch: int) -> int:

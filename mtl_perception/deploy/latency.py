@@ -1,4 +1,4 @@
-"""Timing and peak-memory measurement for mtl-bench and mtl-quantize (no torch).
+"""Timing and peak-memory measurement for mtl-quantize and mtl-bench (no torch).
 
 Why: every benchmark figure must come from the same measurement code. Anything compared
 side by side (multi-task vs naive, INT8 vs FP32, backbones, peers) is timed by
@@ -9,7 +9,7 @@ sees the same machine state; sessions get the node's ONNX Runtime options
 measured in a fresh subprocess per configuration, since a process's peak RSS can only grow.
 
 Run as a module, it is that subprocess:
-    python -m mtl_perception.devtools.bench.timing sessions M1.onnx [M2.onnx ...] --iters 20
+    python -m mtl_perception.deploy.latency sessions M1.onnx [M2.onnx ...] --iters 20
 prints one JSON line: per-frame time of running the models one after another, and peak RSS.
 """
 
@@ -136,7 +136,7 @@ def peak_rss_mb() -> float:
 def measure_in_subprocess(paths: list[Path], iters: int, warmup: int,
                           max_seconds: float) -> dict[str, Any]:
     """Peak RSS (and the time, not to be compared) of running ``paths`` in a new process."""
-    cmd = [sys.executable, "-m", "mtl_perception.devtools.bench.timing", "sessions",
+    cmd = [sys.executable, "-m", "mtl_perception.deploy.latency", "sessions",
            *map(str, paths), "--iters", str(iters), "--warmup", str(warmup),
            "--max-seconds", str(max_seconds)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
