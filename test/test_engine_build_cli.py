@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mtl_perception.cli.common import run_cli
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.deploy import build_engine
 
 

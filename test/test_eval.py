@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtl_perception.cli.common import run_cli
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.training.config.recipe import load_recipe, normalize_recipe
 from mtl_perception.training.engine.checkpoint import save_atomic
 from mtl_perception.training.engine.evaluate import main as eval_main

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mtl_perception.common.atomic_files import file_sha256
-from mtl_perception.cli.common import run_cli
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.deploy import export
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
 from mtl_perception.inference.onnx_metadata import read_model_spec

@@ -12,7 +12,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from mtl_perception.cli.common import run_cli
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.deploy import export, quantize
 from mtl_perception.inference.onnx_metadata import read_model_spec
 from mtl_perception.synth import generate as synth

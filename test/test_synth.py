@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mtl_perception.common.classes import BDD_CLASSES
-from mtl_perception.cli.common import run_cli
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.synth.generate import generate, generate_drive, main, render_still
 from mtl_perception.training.data import BddDataset, poly2d_points
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from mtl_perception.cli.common import run_cli
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.training.config.recipe import (
     RecipeError,
     load_recipe,

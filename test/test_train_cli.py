@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mtl_perception.cli.common import run_cli
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.synth import generate as synth
 from mtl_perception.training.engine.checkpoint import load_checkpoint
 from mtl_perception.training.engine.trainer import main as train_main

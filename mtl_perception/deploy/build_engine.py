@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 from mtl_perception.common.atomic_files import atomic_write_text, file_sha256
-from mtl_perception.inference.backends.base import BackendError
-from mtl_perception.cli.common import add_out, positive_int, run_cli
+from mtl_perception.common.cli_args import ArgumentParser, add_out, positive_int, run_cli
 from mtl_perception.common.errors import MtlError
 from mtl_perception.inference.backends.tensorrt.engine_cache import (
     PRECISIONS,
@@ -36,7 +35,7 @@ class EngineBuildError(MtlError, RuntimeError):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="mtl-build-engine", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="mtl-build-engine", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="ONNX file written by mtl-export/quantize")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16")
     parser.add_argument("--calib", help="image folder or rosbag2 bag (implicit INT8 only)")

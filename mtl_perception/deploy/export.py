@@ -24,8 +24,8 @@ import onnx
 import torch
 
 from mtl_perception.common.atomic_files import atomic_write_bytes, file_sha256
+from mtl_perception.common.cli_args import ArgumentParser, add_out, parse_hw, run_cli
 from mtl_perception.common.constants import IMAGENET_MEAN, IMAGENET_STD
-from mtl_perception.cli.common import add_out, parse_hw, run_cli
 from mtl_perception.common.errors import MtlError
 from mtl_perception.deploy.export_wrapper import OUTPUT_NAMES, ExportWrapper
 from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
@@ -214,7 +214,7 @@ def parity(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mtl-export", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="mtl-export", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="checkpoint written by mtl-train")
     parser.add_argument("--resolution", type=parse_resolution, default=None, metavar="HxW",
                         help="network input, height x width, multiples of 32 (default: the "

@@ -15,7 +15,6 @@ prints one JSON line: per-frame time of running the models one after another, an
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import subprocess
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mtl_perception.common.cli_args import ArgumentParser
 
 
 def summarize(samples_ms: list[float]) -> dict[str, float]:
@@ -146,7 +147,7 @@ def measure_in_subprocess(paths: list[Path], iters: int, warmup: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench_timing")
+    p = ArgumentParser(prog="bench_timing")
     p.add_argument("mode", choices=("sessions", "baseline"))
     p.add_argument("models", nargs="*", type=Path)
     p.add_argument("--iters", type=int, default=20)

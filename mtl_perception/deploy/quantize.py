@@ -18,7 +18,6 @@ models timed interleaved in one process with the node's ONNX Runtime session opt
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -31,10 +30,7 @@ import numpy as np
 import onnx
 
 from mtl_perception.common.atomic_files import atomic_write_text
-from mtl_perception.deploy.calibration import calibration_batches
-from mtl_perception.deploy.quantize_checks import check_eval_data, quiet_logs, refuse_quantized
-from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
-from mtl_perception.cli.common import add_limit, add_out, positive_int, run_cli
+from mtl_perception.common.cli_args import ArgumentParser, add_limit, add_out, positive_int, run_cli
 from mtl_perception.deploy.calibration import calibration_batches
 from mtl_perception.deploy.quantize_checks import (
     QuantizeError,
@@ -170,7 +166,7 @@ def quantize_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mtl-quantize", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="mtl-quantize", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, type=Path, help="FP32 ONNX from mtl-export")
     parser.add_argument("--calib", required=True, help="image folder or rosbag2 bag")
     parser.add_argument("--calib-topic", help="image topic in the bag (default: busiest)")

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from mtl_perception.common.classes import BDD_CLASSES, VEHICLE
+from mtl_perception.common.cli_args import ArgumentParser
 from mtl_perception.common.errors import MtlError
 from mtl_perception.common.types import BoxLabel
 from mtl_perception.evaluation.evaluator import Evaluator, format_headline
@@ -148,7 +149,7 @@ def score(root: Path, split: str, detections: Path | None, masks: Path | None,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return add_arguments(argparse.ArgumentParser(prog="mtl-eval predictions", **PARSER_TEXT))
+    return add_arguments(ArgumentParser(prog="mtl-eval predictions", **PARSER_TEXT))
 
 
 PARSER_TEXT: dict[str, Any] = {

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import cv2
 import numpy as np
 
-from mtl_perception.cli.common import add_progress, add_size, run_cli
+from mtl_perception.common.cli_args import add_progress, add_size, run_cli
 from mtl_perception.common.errors import MtlError
 from mtl_perception.synth.draw import (
     BDD_BACKGROUND,

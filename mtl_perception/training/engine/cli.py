@@ -9,7 +9,13 @@ from typing import Any
 
 import torch
 
-from mtl_perception.cli.common import add_limit, add_out, add_progress, add_size
+from mtl_perception.common.cli_args import (
+    ArgumentParser,
+    add_limit,
+    add_out,
+    add_progress,
+    add_size,
+)
 from mtl_perception.training.config.recipe import TASKS, load_recipe
 from mtl_perception.training.data.loaders import DataError, open_dataset
 from mtl_perception.training.data.report import report_data
@@ -24,7 +30,7 @@ LOG = logging.getLogger("mtl-train")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-train", description=(doc or "").splitlines()[0])
+    p = ArgumentParser(prog="mtl-train", description=(doc or "").splitlines()[0])
     p.add_argument("--config", required=True, help="recipe YAML (config/models/*.yaml)")
     p.add_argument("--data", required=True, help="dataset root in BDD100K layout")
     add_out(p, help="run directory (default: runs/<recipe name>)")

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from mtl_perception.cli.common import (
+from mtl_perception.common.cli_args import (
+    ArgumentParser,
     add_limit,
     add_out,
     add_progress,
@@ -263,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     """``mtl-eval {checkpoint,predictions,stats}``; ``checkpoint`` is the default."""
     from mtl_perception.evaluation.score import PARSER_TEXT, add_arguments
 
-    p = argparse.ArgumentParser(prog="mtl-eval", description=__doc__.splitlines()[0],
+    p = ArgumentParser(prog="mtl-eval", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="without a command, mtl-eval runs 'checkpoint'")
     sub = p.add_subparsers(dest="command", metavar="{checkpoint,predictions,stats}")
@@ -298,6 +299,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from mtl_perception.cli.common import run_cli
+    from mtl_perception.common.cli_args import run_cli
 
     sys.exit(run_cli("mtl-eval", main))
