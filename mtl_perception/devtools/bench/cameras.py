@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from mtl_perception.devtools.bench.node import H, W, build_random_model, cpu_seconds, rss_mb
+from mtl_perception.devtools.bench.node import H, W, cpu_seconds, rss_mb
+from mtl_perception.devtools.onnx_models import build_random_model
 
 NS = "/cams"
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mtl_perception.devtools.bench.node import Probe, _overhead_on_fresh_node, build_random_model
+from mtl_perception.devtools.bench.node import Probe, _overhead_on_fresh_node
+from mtl_perception.devtools.onnx_models import build_random_model
 from mtl_perception.ros.dds_env import PROFILE_VARIABLES, apply_profile, dds_env
 from mtl_perception.ros.ros_args import split_ros_args
 

@@ -12,7 +12,7 @@ Two measurements, as issue 5 asks:
 
 The node runs as a separate process (the installed ``perception_node``); this process
 publishes and receives. Without ``--model`` a random-weight ONNX model with the contract's
-I/O at 384x640 is built with onnx.helper (no torch).
+I/O at 384x640 is built with onnx.helper (no torch; devtools/onnx_models.py).
 """
 
 from __future__ import annotations
@@ -31,100 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from mtl_perception.devtools.onnx_models import build_random_model
 from mtl_perception.ros.ros_args import split_ros_args
 
 W, H = 1280, 720
-
-
-# ----- model ---------------------------------------------------------------------------
-def build_random_model(path: Path, input_hw: tuple[int, int] = (384, 640),
-                       num_classes: int = 10, seed: int = 0, dynamic: bool = False) -> Path:
-    """A small conv net with the exported-model contract (uint8 NHWC in, decoded outputs).
-
-    ``dynamic``: a symbolic batch dimension, as ``mtl-export --dynamic`` writes it."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
-
-    rng = np.random.default_rng(seed)
-    h, w = input_hw
-    inits: list[Any] = []
-    nodes: list[Any] = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(value, name))
-        return name
-
-    def conv(x: str, cin: int, cout: int, stride: int, name: str, relu: bool = True) -> str:
-        wgt = const(f"{name}_w", (rng.standard_normal((cout, cin, 3, 3)) * 0.1).astype(np.float32))
-        bias = const(f"{name}_b", np.zeros(cout, np.float32))
-        nodes.append(helper.make_node("Conv", [x, wgt, bias], [f"{name}_c"], pads=[1, 1, 1, 1],
-                                      strides=[stride, stride]))
-        if not relu:
-            return f"{name}_c"
-        nodes.append(helper.make_node("Relu", [f"{name}_c"], [name]))
-        return name
-
-    per = 4 + num_classes
-    nodes += [
-        helper.make_node("Cast", ["image"], ["img_f"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["img_f", const("inv255", np.array(1 / 255, np.float32))],
-                         ["img_n"]),
-        helper.make_node("Transpose", ["img_n"], ["x0"], perm=[0, 3, 1, 2]),
-    ]
-    x = conv("x0", 3, 16, 2, "c1")
-    x = conv(x, 16, 32, 2, "c2")
-    x = conv(x, 32, 64, 2, "c3")
-    x = conv(x, 64, 64, 1, "c4")
-    det = conv(x, 64, 3 * per, 1, "det", relu=False)
-    anchors = 3 * (h // 8) * (w // 8)
-    nodes += [
-        helper.make_node("Transpose", [det], ["det_t"], perm=[0, 2, 3, 1]),
-        helper.make_node("Reshape", ["det_t", const(
-            "det_shape", np.array([-1 if dynamic else 1, anchors, per]))], ["det_r"]),
-        helper.make_node("Sigmoid", ["det_r"], ["det_s"]),
-        helper.make_node("Split", ["det_s", const("split", np.array([2, 2, num_classes]))],
-                         ["xy", "wh", "cls"], axis=2),
-        helper.make_node("Mul", ["xy", const("xy_scale", np.array([w, h], np.float32))], ["p1"]),
-        helper.make_node("Mul", ["wh", const("wh_scale", np.array([120.0], np.float32))],
-                         ["wh_px"]),
-        helper.make_node("Add", ["p1", "wh_px"], ["p2"]),
-        helper.make_node("Concat", ["p1", "p2"], ["boxes"], axis=2),
-        # a trained model is confident about few anchors: scale scores so that only the
-        # top few hundred pass the default 0.25 threshold (random weights centre near 0.5)
-        helper.make_node("Mul", ["cls", const("cls_scale", np.array(0.30, np.float32))],
-                         ["scores"]),
-    ]
-    for name, k in (("drivable", 3), ("lane", 2)):
-        logits = conv(x, 64, k, 1, f"{name}_head", relu=False)
-        resize = ([logits, "", const(f"{name}_scales", np.array([1, 1, 8, 8], np.float32))]
-                  if dynamic else
-                  [logits, "", "", const(f"{name}_size", np.array([1, k, h, w]))])
-        nodes += [
-            helper.make_node("Resize", resize, [f"{name}_up"], mode="nearest"),
-            helper.make_node("ArgMax", [f"{name}_up"], [f"{name}_arg"], axis=1, keepdims=0),
-            helper.make_node("Cast", [f"{name}_arg"], [name], to=TensorProto.UINT8),
-        ]
-    n: Any = "batch" if dynamic else 1
-    graph = helper.make_graph(
-        nodes, "mtl_random",
-        [helper.make_tensor_value_info("image", TensorProto.UINT8, [n, h, w, 3])],
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [n, anchors, 4]),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n, anchors, num_classes]),
-         helper.make_tensor_value_info("drivable", TensorProto.UINT8, [n, h, w]),
-         helper.make_tensor_value_info("lane", TensorProto.UINT8, [n, h, w])],
-        initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    classes = ("pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
-               "traffic light", "traffic sign")[:num_classes]
-    spec = ModelSpec(input_height=h, input_width=w, detection_classes=classes,
-                     recipe_name="bench-random")
-    helper.set_model_props(model, {METADATA_KEY: spec.to_json()})
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
 
 
 # ----- process probes --------------------------------------------------------------------
