@@ -51,6 +51,8 @@ def test_mtl_vs_naive_table(cache: Path, capsys) -> None:
 
 
 def test_bad_peer_is_refused(cache: Path, capsys) -> None:
-    assert bench.main(["peers", "--resolution", RES, "--cache-dir", str(cache), "--iters", "1",
-                       "--peer", "nonsense"]) == 1
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["peers", "--resolution", RES, "--cache-dir", str(cache), "--iters", "1",
+                    "--peer", "nonsense"])
+    assert exc.value.code == 2
     assert "NAME=path.onnx" in capsys.readouterr().err

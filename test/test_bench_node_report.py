@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mtl_perception.devtools.bench import node as bench_node
+from mtl_perception.devtools.bench import node_report
 
 
 def _overhead(overhead: float, backend: float, e2e: float, delivered: float, cpu: float,
@@ -23,7 +24,7 @@ def test_spinning_comparison_table_and_ratios() -> None:
     result = {"model": "/m/model.onnx", "input": "1280x720 bgr8", "overhead": run,
               "rates": [], "spinning": "run",
               "by_spinning": {"run": run, "always": always, "never": never}}
-    text = bench_node.to_markdown(result, "mtl-bench node --compare-spinning")
+    text = node_report.to_markdown(result, "mtl-bench node --compare-spinning")
     assert "thread spinning `run`." in text
     assert "| always | 2.80 | 1.50 | 42.0 | 45.0 | 87.0 | 60 |" in text
     assert "| never | 2.40 | 1.20 | 46.0 | 48.6 | 91.4 | 42 |" in text
@@ -40,29 +41,30 @@ def test_spinning_switch_takes_the_node_modes_only() -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["--spinning", "maybe"])
     from mtl_perception.ros.parameters import BY_NAME
-    assert BY_NAME["onnxruntime_spinning"].choices == bench_node.SPINNING_MODES
+    assert BY_NAME["onnxruntime_spinning"].choices == node_report.SPINNING_MODES
 
 
 def test_repeated_overhead_headline_is_the_median_run() -> None:
     runs = [_overhead(3.4, 44.0, 47.4, 85.0, 45.0, 1.6),
             _overhead(2.3, 39.0, 41.3, 80.0, 44.0, 1.1),
             _overhead(2.7, 41.0, 43.7, 82.0, 44.0, 1.3)]
-    summary = bench_node.summarize_overhead(runs)
+    summary = node_report.summarize_overhead(runs)
     assert summary["median_ms"] == 2.7 and summary["backend_median_ms"] == 41.0
     assert (summary["min_ms"], summary["max_ms"]) == (2.3, 3.4)
     assert summary["meets_target"]
     result = {"model": "/m/model.onnx", "input": "1280x720 bgr8", "overhead": runs[0],
               "rates": [], "overhead_runs": runs, "overhead_summary": summary}
-    text = bench_node.to_markdown(result, "mtl-bench node")
+    text = node_report.to_markdown(result, "mtl-bench node")
     assert "the median of 3 runs, each on a fresh node): **2.70 ms** = 6.6%" in text
     assert "(runs: 3.40, 2.30, 2.70 ms; target <= 3 ms and <= 10%: met)" in text
     assert "Stage medians of the first run (ms): publish 1.60" in text
     # The median decides: two runs over 3 ms fail the target even if one is well under it.
     slow = [runs[0], _overhead(3.1, 44.0, 47.1, 85.0, 45.0, 1.5), runs[1]]
-    assert not bench_node.summarize_overhead(slow)["meets_target"]
+    assert not node_report.summarize_overhead(slow)["meets_target"]
 
 
 def test_overhead_repeats_must_be_positive() -> None:
     assert bench_node.build_parser().parse_args([]).overhead_repeats == 3
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exc:
         bench_node.main(["--overhead-repeats", "0"])
+    assert exc.value.code == 2

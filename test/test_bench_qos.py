@@ -19,7 +19,7 @@ def test_pair_parsing_refuses_bad_pairs() -> None:
 
 def test_two_processes_measure_delivery_and_incompatibility() -> None:
     args = bench_qos.build_parser().parse_args([
-        "--frames", "10", "--rate", "20", "--width", "640", "--height", "360",
+        "--frames", "10", "--rate", "20", "--size", "360x640",
         "--match-timeout", "4", "--pairs", "reliable:reliable:10", "best_effort:reliable:1",
     ])
     result = bench_qos.run_qos_benchmark(args)

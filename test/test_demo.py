@@ -18,7 +18,7 @@ pytest.importorskip("onnx")
 from node_fixture_model import build_oracle_model
 
 from mtl_perception.common.classes import BDD_CLASSES
-from mtl_perception.devtools import demo
+from mtl_perception.devtools.demo import main as demo
 from mtl_perception.evaluation.groundtruth import GroundTruth
 from mtl_perception.evaluation.render import count_video_frames
 from mtl_perception.io import rosbag2
@@ -42,8 +42,8 @@ def test_demo_small_run_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo_out"
     started_ns = time.time_ns()
     rc = demo.main(["--out", str(out), "--model", str(model), "--frames", str(FRAMES),
-                    "--width", str(SRC_HW[1]), "--height", str(SRC_HW[0]), "--seed", str(SEED),
-                    "--rate", "0.5", "--quiet", "--no-check"])
+                    "--size", f"{SRC_HW[0]}x{SRC_HW[1]}", "--seed", str(SEED),
+                    "--rate", "0.5", "--no-progress", "--no-check"])
     assert rc == 0
     finished_ns = time.time_ns()
     metrics = json.loads((out / "metrics.json").read_text())
@@ -96,6 +96,6 @@ def _check_one_clock(bag: Path, started_ns: int, finished_ns: int) -> None:
 
 def test_demo_names_the_failing_stage(tmp_path: Path, capsys) -> None:
     rc = demo.main(["--out", str(tmp_path / "o"), "--model", str(tmp_path / "missing.onnx"),
-                    "--frames", "2", "--width", "64", "--height", "64", "--quiet"])
+                    "--frames", "2", "--size", "64x64", "--no-progress"])
     assert rc == 1
     assert "stage 'model' failed" in capsys.readouterr().err

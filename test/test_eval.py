@@ -33,14 +33,16 @@ def main(argv: list[str]) -> int:
     return run_cli("mtl-eval", eval_main, argv)
 
 
-def test_stats_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+def test_stats_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
     cfg = CONFIGS / "mobilenetv2_bifpn.yaml"
     assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json", "-"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1  # '-': the JSON alone, one line, on stdout (mtl-bench reads it)
     stats = json.loads(lines[0])
-    assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == stats  # a bare --json means '-'
+    out = tmp_path / "stats.json"
+    assert main(["stats", "--config", str(cfg), "--resolution", "384x640", "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == stats  # --json PATH writes the same object there
     recipe = load_recipe(cfg)
     recipe["backbone"]["pretrained"] = False
     assert stats["params"] == sum(p.numel() for p in build_model(recipe).parameters())

@@ -42,7 +42,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     export.export_model(build_model(TINY), fp32)
     data = root / "synth"
     assert synth.main(["--out", str(data), "--train", "6", "--val", "3",
-                       "--width", "192", "--height", "128"]) == 0
+                       "--size", "128x192"]) == 0
     int8 = root / "m.int8.onnx"
     report = root / "report.json"
     code = cli(["--model", str(fp32), "--calib", str(data / "images/100k/train"),

@@ -27,8 +27,8 @@ def _tree(root: Path) -> dict[str, str]:
 
 def test_layout_is_exactly_bdd_and_deterministic(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    assert main(["--out", str(a), "--train", "3", "--val", "2", "--seed", "5", "--width",
-                 str(W), "--height", str(H), "--no-progress"]) == 0
+    assert main(["--out", str(a), "--train", "3", "--val", "2", "--seed", "5", "--size",
+                 f"{H}x{W}", "--no-progress"]) == 0
     generate(b, 3, 2, seed=5, width=W, height=H, progress=False)
     generate(c, 3, 2, seed=6, width=W, height=H, progress=False)
     tree = _tree(a)
@@ -121,7 +121,6 @@ def test_nonsense_arguments_are_one_line_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for args, named in ((["--train", "-5"], "--train: must be >= 0, got -5"),
-                        (["--width", "10", "--height", "10"], "--width: must be >= 64, got 10"),
                         (["--workers", "0"], "--workers: must be >= 1, got 0"),
                         (["--size", "128x64"], "--size: expected HxW (height first, e.g. "
                                                "64x128)"),

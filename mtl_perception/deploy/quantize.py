@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-split", default="val")
     add_limit(parser, "images of the evaluation split", flag="--eval-limit")
     parser.add_argument("--runs", type=positive_int, default=30, help="timed runs per model")
-    parser.add_argument("--json", "--report", dest="report", type=Path, metavar="PATH",
-                        help="also write the JSON report to PATH (--report: the old name)")
+    parser.add_argument("--json", dest="report", type=Path, metavar="PATH",
+                        help="also write the JSON report to PATH")
     parser.add_argument("--verbose", action="store_true", help="show ONNX Runtime's own log")
     args = parser.parse_args(argv)
     quiet_logs(args.verbose)

@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import cv2
 import numpy as np
 
-from mtl_perception.common.cli_args import add_progress, add_size, run_cli
+from mtl_perception.common.cli_args import ArgumentParser, add_progress, add_size, run_cli
 from mtl_perception.common.errors import MtlError
 from mtl_perception.synth.draw import (
     BDD_BACKGROUND,
@@ -324,13 +324,6 @@ class SynthError(MtlError, OSError):
     """The dataset cannot be written (one line, exit 1)."""
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line (``mtl-synth: error: ...``), exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -353,14 +346,12 @@ def _writable(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = _OneLineParser(prog="mtl-synth", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="mtl-synth", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, help="dataset root to write")
     p.add_argument("--train", type=_at_least(0), default=200, help="number of training images")
     p.add_argument("--val", type=_at_least(0), default=50, help="number of validation images")
     p.add_argument("--seed", type=_at_least(0), default=0)
-    add_size(p, "--size", help="image size (default 720x1280; or --height/--width)")
-    p.add_argument("--width", type=_at_least(MIN_SIZE), default=None, help="image width")
-    p.add_argument("--height", type=_at_least(MIN_SIZE), default=None, help="image height")
+    add_size(p, "--size", default=(720, 1280), help="image size")
     p.add_argument("--workers", type=_at_least(1), default=1, help="processes for still images")
     p.add_argument("--drive", action="store_true", help="render one temporally coherent drive")
     p.add_argument("--frames", type=_at_least(1), default=200, help="drive length in frames")
@@ -370,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="render N images in memory on one core and print images/s")
     add_progress(p)
     a = p.parse_args(argv)
-    if a.size is not None and (a.width is not None or a.height is not None):
-        p.error("give --size HxW or --height/--width, not both")
-    h, w = a.size or (a.height or 720, a.width or 1280)
+    h, w = a.size
     if min(h, w) < MIN_SIZE:
         p.error(f"argument --size: must be >= {MIN_SIZE} each way, got {h}x{w}")
     a.height, a.width = h, w

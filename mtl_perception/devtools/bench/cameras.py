@@ -11,7 +11,7 @@ ONNX Runtime CPU. Reported per cell: total RSS of the node processes, outputs/s 
 cameras, CPU % of the node processes (100 = one core) and, for the multi-camera node, the
 batch sizes it ran (from its /diagnostics backend status).
 
-Targets at N = 4 (issue 17): the multi-camera node's RSS <= 0.5x the N nodes' total; its
+Targets at N = 4: the multi-camera node's RSS <= 0.5x the N nodes' total; its
 total outputs/s >= theirs; every camera >= 0.8x the mean camera rate.
 
     mtl-bench cameras --seconds 12 --out docs/benchmarks_cameras.md
@@ -33,7 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from mtl_perception.devtools.bench.node import H, W, build_random_model, cpu_seconds, rss_mb
+from mtl_perception.common.cli_args import (
+    ArgumentParser,
+    add_json,
+    add_out,
+    positive_float,
+    positive_int,
+    run_cli,
+    write_json,
+)
+from mtl_perception.devtools.bench.probes import H, W, cpu_seconds, rss_mb
+from mtl_perception.devtools.onnx_models import build_random_model
 
 NS = "/cams"
 
@@ -218,7 +228,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def targets(cells: list[dict], n: int) -> dict:
-    """The issue's three targets at the largest N, per rate."""
+    """The three targets at the largest N, per rate."""
     out = {}
     for rate in sorted({c["rate_hz"] for c in cells}):
         multi = next((c for c in cells if c["cameras"] == n and c["rate_hz"] == rate
@@ -270,38 +280,48 @@ def to_markdown(result: dict, command: str, machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-bench cameras", description=__doc__.split("\n")[0])
-    p.add_argument("--cameras", nargs="+", type=int, default=[1, 2, 4])
-    p.add_argument("--rates", nargs="+", type=float, default=[10.0, 30.0])
-    p.add_argument("--seconds", type=float, default=12.0, help="per cell")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cameras", nargs="+", type=positive_int, default=[1, 2, 4], metavar="N")
+    p.add_argument("--rates", nargs="+", type=positive_float, default=[10.0, 30.0],
+                   metavar="HZ")
+    p.add_argument("--seconds", type=positive_float, default=12.0, help="per cell")
     p.add_argument("--model", default=None, help="a dynamic-batch ONNX model (default: random)")
-    p.add_argument("--out", type=Path, default=None, help="markdown file to write")
-    p.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
+    add_out(p, help="markdown file to write")
+    add_json(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="mtl-bench cameras", description=__doc__.split("\n")[0])
+    add_arguments(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    from mtl_perception.devtools.bench.main import machine
+def execute(args: argparse.Namespace) -> str:
+    from mtl_perception.devtools.bench.common import BenchError, machine
 
     try:
         result = run(args)
     except RuntimeError as exc:
-        print(f"mtl-bench cameras: {exc}", file=sys.stderr)
-        return 1
-    text = to_markdown(result, "mtl-bench cameras " + " ".join(argv), machine())
+        raise BenchError(f"cameras: {exc}") from exc
+    text = to_markdown(result, args.command, machine())
     print(text)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("# Benchmarks: many cameras, one model\n\n"
                             "Written by `mtl-bench cameras` (also part of `mtl-bench all`); "
-                            "see docs/benchmarks.md for the other tables.\n\n" + text)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2))
+                            "see [benchmarks.md](benchmarks.md) for the other tables.\n\n"
+                            + text)
+    write_json(args.json, result)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.command = "mtl-bench cameras " + " ".join(argv)
+    execute(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("mtl-bench cameras", main))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -21,7 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-from mtl_perception.devtools.bench.node import Probe, _overhead_on_fresh_node, build_random_model
+from mtl_perception.common.cli_args import (
+    ArgumentParser,
+    add_json,
+    add_out,
+    positive_int,
+    run_cli,
+    write_json,
+)
+from mtl_perception.devtools.bench.common import BenchError, machine
+from mtl_perception.devtools.bench.node import _overhead_on_fresh_node
+from mtl_perception.devtools.bench.probes import Probe
+from mtl_perception.devtools.onnx_models import build_random_model
 from mtl_perception.ros.dds_env import PROFILE_VARIABLES, apply_profile, dds_env
 from mtl_perception.ros.ros_args import split_ros_args
 
@@ -83,42 +95,52 @@ def to_markdown(result: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-bench lanes", description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--venv", required=True, help="the other environment (e.g. .venv-jazzy)")
     p.add_argument("--label", default="other", help="its name in the table")
     p.add_argument("--model", default=None, help="exported ONNX (default: random 384x640)")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads")
-    p.add_argument("--repeats", type=int, default=3, help="overhead phases per environment")
+    p.add_argument("--repeats", type=positive_int, default=3,
+                   help="overhead phases per environment")
     p.add_argument("--overhead-rate", type=float, default=5.0)
     p.add_argument("--overhead-seconds", type=float, default=20.0)
-    p.add_argument("--out", default=None, help="write the markdown section here")
+    add_out(p, help="write the markdown file here")
+    add_json(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="mtl-bench lanes", description=__doc__.split("\n")[0])
+    add_arguments(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    own, ros = split_ros_args(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
-    args = parser.parse_args(own)
-    args.ros_args = ros
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+def execute(args: argparse.Namespace) -> str:
     try:
         result = run(args)
     except (RuntimeError, OSError) as exc:
-        print(f"mtl-bench lanes: {exc}", file=sys.stderr)
-        return 1
-    from mtl_perception.devtools.bench.main import machine
-
-    text = to_markdown(result, "mtl-bench lanes " + " ".join(own))
+        raise BenchError(f"lanes: {exc}") from exc
+    text = to_markdown(result, args.command)
     print(text)
     if args.out:
-        Path(args.out).write_text(
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
             "# Benchmarks: node overhead per environment\n\nWritten by `mtl-bench lanes` (also "
-            "part of `mtl-bench all`); see docs/benchmarks.md for the other tables.\n\n"
-            f"Machine: {machine()}, {time.strftime('%Y-%m-%d %H:%M')}.\n\n" + text)
+            "part of `mtl-bench all`); see [benchmarks.md](benchmarks.md) for the other "
+            f"tables.\n\nMachine: {machine()}, {time.strftime('%Y-%m-%d %H:%M')}.\n\n" + text)
+    write_json(args.json, result)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mtl-bench lanes ...`` on its own; ROS arguments go to the probe's rclpy only."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, ros = split_ros_args(argv)
+    args = build_parser().parse_args(own)
+    args.ros_args = ros
+    args.command = "mtl-bench lanes " + shlex.join(own)
+    execute(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("mtl-bench lanes", main))

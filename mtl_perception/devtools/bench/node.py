@@ -1,6 +1,6 @@
 """`mtl-bench node`: the perception node under load, measured through real DDS.
 
-Two measurements, as issue 5 asks:
+Two measurements:
   * node overhead: 1280x720 bgr8 in, ONNX Runtime CPU; per frame, end-to-end (message
     received -> all outputs published) minus the backend's own time, median over the run
     (from the node's /diagnostics ``overhead_ms_p50``); the phase runs ``--overhead-repeats``
@@ -12,244 +12,41 @@ Two measurements, as issue 5 asks:
 
 The node runs as a separate process (the installed ``perception_node``); this process
 publishes and receives. Without ``--model`` a random-weight ONNX model with the contract's
-I/O at 384x640 is built with onnx.helper (no torch).
+I/O at 384x640 is built with onnx.helper (no torch; devtools/onnx_models.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from mtl_perception.common.cli_args import (
+    ArgumentParser,
+    add_json,
+    add_out,
+    positive_float,
+    positive_int,
+    run_cli,
+    write_json,
+)
+from mtl_perception.devtools.bench.common import BenchError, machine, run_line
+from mtl_perception.devtools.bench.node_report import (
+    PUBLICATION_MODES,
+    SPINNING_MODES,
+    meets_target,
+    summarize_overhead,
+    to_markdown,
+)
+from mtl_perception.devtools.bench.probes import H, Probe, W, run_rate
+from mtl_perception.devtools.onnx_models import build_random_model
 from mtl_perception.ros.ros_args import split_ros_args
-
-W, H = 1280, 720
-
-
-# ----- model ---------------------------------------------------------------------------
-def build_random_model(path: Path, input_hw: tuple[int, int] = (384, 640),
-                       num_classes: int = 10, seed: int = 0, dynamic: bool = False) -> Path:
-    """A small conv net with the exported-model contract (uint8 NHWC in, decoded outputs).
-
-    ``dynamic``: a symbolic batch dimension, as ``mtl-export --dynamic`` writes it."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from mtl_perception.inference.model_spec import METADATA_KEY, ModelSpec
-
-    rng = np.random.default_rng(seed)
-    h, w = input_hw
-    inits: list[Any] = []
-    nodes: list[Any] = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(value, name))
-        return name
-
-    def conv(x: str, cin: int, cout: int, stride: int, name: str, relu: bool = True) -> str:
-        wgt = const(f"{name}_w", (rng.standard_normal((cout, cin, 3, 3)) * 0.1).astype(np.float32))
-        bias = const(f"{name}_b", np.zeros(cout, np.float32))
-        nodes.append(helper.make_node("Conv", [x, wgt, bias], [f"{name}_c"], pads=[1, 1, 1, 1],
-                                      strides=[stride, stride]))
-        if not relu:
-            return f"{name}_c"
-        nodes.append(helper.make_node("Relu", [f"{name}_c"], [name]))
-        return name
-
-    per = 4 + num_classes
-    nodes += [
-        helper.make_node("Cast", ["image"], ["img_f"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["img_f", const("inv255", np.array(1 / 255, np.float32))],
-                         ["img_n"]),
-        helper.make_node("Transpose", ["img_n"], ["x0"], perm=[0, 3, 1, 2]),
-    ]
-    x = conv("x0", 3, 16, 2, "c1")
-    x = conv(x, 16, 32, 2, "c2")
-    x = conv(x, 32, 64, 2, "c3")
-    x = conv(x, 64, 64, 1, "c4")
-    det = conv(x, 64, 3 * per, 1, "det", relu=False)
-    anchors = 3 * (h // 8) * (w // 8)
-    nodes += [
-        helper.make_node("Transpose", [det], ["det_t"], perm=[0, 2, 3, 1]),
-        helper.make_node("Reshape", ["det_t", const(
-            "det_shape", np.array([-1 if dynamic else 1, anchors, per]))], ["det_r"]),
-        helper.make_node("Sigmoid", ["det_r"], ["det_s"]),
-        helper.make_node("Split", ["det_s", const("split", np.array([2, 2, num_classes]))],
-                         ["xy", "wh", "cls"], axis=2),
-        helper.make_node("Mul", ["xy", const("xy_scale", np.array([w, h], np.float32))], ["p1"]),
-        helper.make_node("Mul", ["wh", const("wh_scale", np.array([120.0], np.float32))],
-                         ["wh_px"]),
-        helper.make_node("Add", ["p1", "wh_px"], ["p2"]),
-        helper.make_node("Concat", ["p1", "p2"], ["boxes"], axis=2),
-        # a trained model is confident about few anchors: scale scores so that only the
-        # top few hundred pass the default 0.25 threshold (random weights centre near 0.5)
-        helper.make_node("Mul", ["cls", const("cls_scale", np.array(0.30, np.float32))],
-                         ["scores"]),
-    ]
-    for name, k in (("drivable", 3), ("lane", 2)):
-        logits = conv(x, 64, k, 1, f"{name}_head", relu=False)
-        resize = ([logits, "", const(f"{name}_scales", np.array([1, 1, 8, 8], np.float32))]
-                  if dynamic else
-                  [logits, "", "", const(f"{name}_size", np.array([1, k, h, w]))])
-        nodes += [
-            helper.make_node("Resize", resize, [f"{name}_up"], mode="nearest"),
-            helper.make_node("ArgMax", [f"{name}_up"], [f"{name}_arg"], axis=1, keepdims=0),
-            helper.make_node("Cast", [f"{name}_arg"], [name], to=TensorProto.UINT8),
-        ]
-    n: Any = "batch" if dynamic else 1
-    graph = helper.make_graph(
-        nodes, "mtl_random",
-        [helper.make_tensor_value_info("image", TensorProto.UINT8, [n, h, w, 3])],
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [n, anchors, 4]),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n, anchors, num_classes]),
-         helper.make_tensor_value_info("drivable", TensorProto.UINT8, [n, h, w]),
-         helper.make_tensor_value_info("lane", TensorProto.UINT8, [n, h, w])],
-        initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    classes = ("pedestrian", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
-               "traffic light", "traffic sign")[:num_classes]
-    spec = ModelSpec(input_height=h, input_width=w, detection_classes=classes,
-                     recipe_name="bench-random")
-    helper.set_model_props(model, {METADATA_KEY: spec.to_json()})
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
-
-
-# ----- process probes --------------------------------------------------------------------
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# ----- the measuring node ----------------------------------------------------------------
-class Probe:
-    """Publishes frames, receives the node's last output and its diagnostics."""
-
-    def __init__(self, namespace: str, ros_args: list[str] | None = None) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-
-        self.rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(args=ros_args or [], context=self.context)
-        self.node = rclpy.create_node("bench_node_probe", context=self.context)
-        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        self.pub = self.node.create_publisher(Image, f"{namespace}/image", qos)
-        self.lock = threading.Lock()
-        self.arrivals: list[tuple[int, float]] = []  # (frame index, receive time)
-        self.diag: dict[str, str] = {}
-        # lane/mask is the node's last output when nobody watches the overlay
-        self.node.create_subscription(Image, f"{namespace}/lane/mask", self._on_output, qos)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
-        self.msg = Image(encoding="bgr8", height=H, width=W, step=W * 3)
-        frame = np.zeros((H, W, 3), np.uint8)
-        frame[..., 0] = np.linspace(0, 255, W, dtype=np.uint8)
-        self.msg.data = frame.tobytes()
-        self.msg.header.frame_id = "bench_camera"
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-        self.sent: dict[int, float] = {}
-
-    def _on_output(self, msg: Any) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            self.arrivals.append((msg.header.stamp.nanosec, now))
-
-    def _on_diag(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.hardware_id.endswith("/perception"):
-                with self.lock:
-                    self.diag = {kv.key: kv.value for kv in status.values}
-
-    def publish(self, index: int) -> None:
-        self.msg.header.stamp.sec, self.msg.header.stamp.nanosec = 1, index
-        self.sent[index] = time.perf_counter()
-        self.pub.publish(self.msg)
-
-    def wait_matched(self, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.pub.get_subscription_count() > 0:
-                return True
-            time.sleep(0.05)
-        return False
-
-    def wait_unmatched(self, timeout: float = 15.0) -> None:
-        """After stopping a node: wait until DDS has noticed, so the next node is the one served."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pub.get_subscription_count() > 0:
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        # The spin thread must have left rclpy before the context goes, or the process
-        # aborts at exit ("terminate called without an active exception", rc 134).
-        self.thread.join(timeout=5.0)
-        self.node.destroy_node()
-        self.rclpy.try_shutdown(context=self.context)
-
-
-def run_rate(probe: Probe, pid: int, rate: float, seconds: float, start_index: int) -> dict:
-    """Publish at ``rate`` for ``seconds``; statistics of what came back."""
-    with probe.lock:
-        probe.arrivals.clear()
-        dropped0 = int(probe.diag.get("frames_dropped", 0))
-    rss0, cpu0, t0 = rss_mb(pid), cpu_seconds(pid), time.perf_counter()
-    count = int(rate * seconds)
-    for i in range(count):
-        target = t0 + i / rate
-        delay = target - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        probe.publish(start_index + i)
-    time.sleep(1.5)  # let the last frames come back, and one diagnostics period pass
-    wall = time.perf_counter() - t0
-    cpu = (cpu_seconds(pid) - cpu0) / wall * 100.0
-    with probe.lock:
-        arrivals = [(i, t) for i, t in probe.arrivals if start_index <= i < start_index + count]
-        dropped = int(probe.diag.get("frames_dropped", 0)) - dropped0
-    latencies = np.array([(t - probe.sent[i]) * 1e3 for i, t in arrivals])
-    times = np.sort(np.array([t for _, t in arrivals]))
-    intervals = np.diff(times) * 1e3
-    out = {"rate_hz": rate, "seconds": seconds, "published": count, "outputs": len(arrivals),
-           "missed": count - len(arrivals), "dropped_in_node": dropped,
-           "outputs_per_s": len(arrivals) / seconds, "cpu_percent": cpu,
-           "rss_start_mb": rss0, "rss_end_mb": rss_mb(pid),
-           "jitter_ms": float(intervals.std()) if len(intervals) > 1 else float("nan")}
-    if len(latencies):
-        out.update({"latency_min_ms": float(latencies.min()),
-                    "latency_mean_ms": float(latencies.mean()),
-                    "latency_p50_ms": float(np.percentile(latencies, 50)),
-                    "latency_p99_ms": float(np.percentile(latencies, 99)),
-                    "latency_max_ms": float(latencies.max())})
-    return out
-
-
-PUBLICATION_MODES = ("SYNCHRONOUS", "ASYNCHRONOUS")
-SPINNING_MODES = ("run", "always", "never")  # as the node's onnxruntime_spinning
 
 
 def _start_node(model: Path, threads: int, env: dict[str, str], log_path: Path,
@@ -301,8 +98,7 @@ def _overhead(probe: Probe, proc: subprocess.Popen, args: argparse.Namespace) ->
         "node_cpu_percent": phase["cpu_percent"],
     }
     o["overhead_percent_of_backend"] = 100.0 * o["node_overhead_ms_p50"] / o["backend_ms_p50"]
-    o["meets_target"] = bool(o["node_overhead_ms_p50"] <= 3.0
-                             and o["overhead_percent_of_backend"] <= 10.0)
+    o["meets_target"] = meets_target(o["node_overhead_ms_p50"], o["overhead_percent_of_backend"])
     return o
 
 
@@ -382,146 +178,17 @@ def run_node_benchmark(args: argparse.Namespace) -> dict:
     return result
 
 
-def summarize_overhead(runs: list[dict]) -> dict:
-    """The headline over repeated overhead phases: the median run, so one noisy run on a
-    shared 2-core VM neither passes nor fails the target on its own."""
-    overheads = [o["node_overhead_ms_p50"] for o in runs]
-    backends = [o["backend_ms_p50"] for o in runs]
-    median_ms = float(np.median(overheads))
-    backend_ms = float(np.median(backends))
-    percent = 100.0 * median_ms / backend_ms
-    return {"runs_ms": overheads, "median_ms": median_ms, "min_ms": float(min(overheads)),
-            "max_ms": float(max(overheads)), "backend_median_ms": backend_ms,
-            "percent_of_backend": percent,
-            "meets_target": bool(median_ms <= 3.0 and percent <= 10.0)}
-
-
-# Columns of the side-by-side tables: (header, format of one overhead-phase result).
-_COLUMNS: dict[str, tuple[str, Callable[[dict], str]]] = {
-    "overhead": ("overhead p50 (ms)", lambda o: f"{o['node_overhead_ms_p50']:.2f}"),
-    "percent": ("% of backend", lambda o: f"{o['overhead_percent_of_backend']:.1f}"),
-    "publish": ("publish p50 (ms)",
-                lambda o: f"{o['stages_ms_p50'].get('publish', float('nan')):.2f}"),
-    "backend": ("backend p50 (ms)", lambda o: f"{o['backend_ms_p50']:.1f}"),
-    "e2e": ("end-to-end p50 (ms)", lambda o: f"{o['end_to_end_ms_p50']:.1f}"),
-    "delivered": ("frame -> lane mask received p50 (ms)",
-                  lambda o: f"{o['delivered_latency_ms_p50']:.1f}"),
-    "cpu": ("node CPU %", lambda o: f"{o['node_cpu_percent']:.0f}"),
-}
-
-
-def _variant_table(title: str, label: str, variants: dict[str, dict],
-                   columns: list[str]) -> list[str]:
-    """The overhead phase of several node configurations, one row each."""
-    heads = [label, *(_COLUMNS[c][0] for c in columns)]
-    lines = [title, "", "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    for name, o in variants.items():
-        lines.append("| " + " | ".join([name, *(_COLUMNS[c][1](o) for c in columns)]) + " |")
-    return lines
-
-
-def _ratio_line(label: str, a: dict, b: dict, keys: list[tuple[str, str]]) -> str:
-    ratios = ", ".join(f"{name} {b[key] / a[key]:.2f}" for name, key in keys)
-    return f"Ratio {label}: {ratios}."
-
-
-def _publication_mode_lines(r: dict) -> list[str]:
-    modes = r.get("by_publication_mode")
-    if not modes:
-        return []
-    lines = _variant_table("Overhead phase repeated per Fast DDS publication mode (a fresh node "
-                           "each, same run):", "publication mode", modes,
-                           ["overhead", "percent", "publish", "backend", "delivered"])
-    if len(modes) == 2:
-        a, b = (modes[m] for m in PUBLICATION_MODES)
-        lines += ["", _ratio_line("ASYNCHRONOUS / SYNCHRONOUS", a, b, [
-            ("overhead", "node_overhead_ms_p50"),
-            ("delivered latency", "delivered_latency_ms_p50")])]
-    return [*lines, ""]
-
-
-def _spinning_lines(r: dict) -> list[str]:
-    variants = r.get("by_spinning")
-    if not variants:
-        return []
-    lines = _variant_table("Overhead phase repeated per ONNX Runtime thread-spinning mode "
-                           "(`onnxruntime_spinning`; a fresh node each, same run):", "spinning",
-                           variants, ["overhead", "publish", "backend", "e2e", "delivered",
-                                      "cpu"])
-    if "always" in variants:
-        lines.append("")
-        for mode in (m for m in SPINNING_MODES if m in variants and m != "always"):
-            lines.append(_ratio_line(f"{mode} / always", variants["always"], variants[mode], [
-                ("overhead", "node_overhead_ms_p50"), ("end-to-end", "end_to_end_ms_p50"),
-                ("delivered latency", "delivered_latency_ms_p50"),
-                ("CPU", "node_cpu_percent")]))
-    return [*lines, ""]
-
-
-def to_markdown(r: dict, command: str) -> str:
-    o = r["overhead"]
-    summary = r.get("overhead_summary") or summarize_overhead([o])
-    runs = summary["runs_ms"]
-    if len(runs) > 1:
-        headline = (
-            f"- Node overhead (median of end-to-end minus backend, per frame; the median of "
-            f"{len(runs)} runs, each on a fresh node): **{summary['median_ms']:.2f} ms** = "
-            f"{summary['percent_of_backend']:.1f}% of the backend's "
-            f"{summary['backend_median_ms']:.1f} ms (runs: "
-            + ", ".join(f"{x:.2f}" for x in runs) + " ms; target <= 3 ms and <= 10%: "
-            f"{'met' if summary['meets_target'] else 'NOT met'}).")
-        stages_label = "- Stage medians of the first run (ms): "
-    else:
-        headline = (
-            f"- Node overhead (median of end-to-end minus backend, per frame): "
-            f"**{o['node_overhead_ms_p50']:.2f} ms** = {o['overhead_percent_of_backend']:.1f}% "
-            f"of the backend's {o['backend_ms_p50']:.1f} ms (target <= 3 ms and <= 10%: "
-            f"{'met' if o['meets_target'] else 'NOT met'}).")
-        stages_label = "- Stage medians (ms): "
-    lines = [
-        "## Node (`mtl-bench node`)", "", f"Command: `{command}`", "",
-        f"Model `{Path(r['model']).name}`, input {r['input']}, ONNX Runtime CPU, Fast DDS "
-        f"publication mode {r.get('publication_mode', 'SYNCHRONOUS')}, ONNX Runtime thread "
-        f"spinning `{r.get('spinning', 'run')}`.", "",
-        headline,
-        stages_label + ", ".join(f"{k} {v:.2f}" for k, v in
-                                            sorted(o["stages_ms_p50"].items())), "",
-        *_publication_mode_lines(r),
-        *_spinning_lines(r),
-        "| rate | delivered/s | missed | dropped in node | latency min / mean / p50 / p99 / max"
-        " (ms) | jitter (ms) | CPU % | RSS start -> end (MB) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    rows = list(r["rates"])
-    if "sustained_30hz" in r:
-        sustained = r["sustained_30hz"]
-        rows.append({**sustained, "label": f"30 Hz, {sustained['seconds']:.0f} s (sustained)"})
-    for x in rows:
-        label = x.get("label", f"{x['rate_hz']:.0f} Hz")
-        lat = " / ".join(f"{x.get(k, float('nan')):.1f}" for k in (
-            "latency_min_ms", "latency_mean_ms", "latency_p50_ms", "latency_p99_ms",
-            "latency_max_ms"))
-        lines.append(f"| {label} | {x['outputs_per_s']:.1f} | {x['missed']} | "
-                     f"{x['dropped_in_node']} | {lat} | {x['jitter_ms']:.1f} | "
-                     f"{x['cpu_percent']:.0f} | {x['rss_start_mb']:.0f} -> {x['rss_end_mb']:.0f} |")
-    lines += ["", "Latency: frame published -> its lane mask (the last output without an overlay "
-              "subscriber) received, in the benchmark process. Missed = published - outputs; "
-              "dropped in node = frames replaced in the latest-frame slot. Jitter = standard "
-              "deviation of the output intervals."]
-    return "\n".join(lines) + "\n"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-bench node", description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="exported ONNX (default: random 384x640)")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads")
-    p.add_argument("--rates", type=float, nargs="*", default=[10.0, 30.0, 60.0])
-    p.add_argument("--rate-seconds", type=float, default=20.0)
+    p.add_argument("--rates", type=positive_float, nargs="*", default=[10.0, 30.0, 60.0],
+                   metavar="HZ")
+    p.add_argument("--rate-seconds", type=positive_float, default=20.0)
     p.add_argument("--sustained-seconds", type=float, default=60.0,
                    help="the 30 Hz sustained-load run (0 skips it)")
-    p.add_argument("--overhead-rate", type=float, default=5.0)
-    p.add_argument("--overhead-seconds", type=float, default=20.0)
-    p.add_argument("--overhead-repeats", type=int, default=3,
+    p.add_argument("--overhead-rate", type=positive_float, default=5.0)
+    p.add_argument("--overhead-seconds", type=positive_float, default=20.0)
+    p.add_argument("--overhead-repeats", type=positive_int, default=3,
                    help="overhead phases, each on a fresh node after the first; the headline "
                         "is their median (this machine's runs differ by tenths of a ms)")
     p.add_argument("--compare-publication-modes", action="store_true",
@@ -530,35 +197,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the node's onnxruntime_spinning for the main run")
     p.add_argument("--compare-spinning", action="store_true",
                    help="repeat the overhead phase with the other ONNX Runtime spinning modes")
-    p.add_argument("--out", default=None, help="write the markdown section here")
-    p.add_argument("--json", default=None, help="write all numbers here")
+    add_out(p, help="write the markdown section here")
+    add_json(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="mtl-bench node", description=__doc__.split("\n")[0])
+    add_arguments(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--"]:  # `mtl-bench node -- --rates 30`: the dispatcher may pass "--" on
-        argv = argv[1:]
-    own, ros = split_ros_args(argv)  # the probe's rclpy gets only the --ros-args sections
-    parser = build_parser()
-    args = parser.parse_args(own)
-    args.ros_args = ros
-    if args.overhead_repeats < 1:
-        parser.error("--overhead-repeats must be at least 1")
-    command = "mtl-bench node " + " ".join(argv)
+def execute(args: argparse.Namespace) -> str:
+    """Run the benchmark for parsed arguments; print, write --out / --json; returns the text."""
+    started = time.time()
     try:
         result = run_node_benchmark(args)
     except (RuntimeError, OSError) as exc:
-        print(f"mtl-bench node: {exc}", file=sys.stderr)
-        return 1
-    text = to_markdown(result, command)
+        raise BenchError(f"node: {exc}") from exc
+    text = to_markdown(result, args.command, machine(), run_line(started))
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    write_json(args.json, result)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``mtl-bench node ...`` on its own; ROS arguments go to the probe's rclpy only."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, ros = split_ros_args(argv)
+    args = build_parser().parse_args(own)
+    args.ros_args = ros
+    args.command = "mtl-bench node " + shlex.join(argv)
+    execute(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("mtl-bench node", main))

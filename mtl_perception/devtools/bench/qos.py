@@ -19,11 +19,20 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mtl_perception.common.cli_args import (
+    ArgumentParser,
+    add_json,
+    add_out,
+    add_size,
+    positive_float,
+    positive_int,
+    run_cli,
+    write_json,
+)
 from mtl_perception.ros.dds_env import dds_env
 from mtl_perception.ros.ros_args import split_ros_args
 from mtl_perception.ros.shutdown import ShutdownSignals
@@ -197,7 +206,7 @@ def measure_pair(pair: Pair, args: argparse.Namespace) -> dict[str, Any]:
                  "--depth", str(pair.depth), "--timeout", str(sub_timeout)], env)
     pub = _role(["--role", "publisher", "--reliability", pair.publisher,
                  "--rate", str(args.rate), "--frames", str(args.frames),
-                 "--width", str(args.width), "--height", str(args.height),
+                 "--size", f"{args.size[0]}x{args.size[1]}",
                  "--match-timeout", str(args.match_timeout)], env)
     try:
         pub_result = _result(pub, sub_timeout + 15.0, "publisher")
@@ -220,8 +229,8 @@ def run_qos_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         for proc in load:
             proc.kill()
             proc.wait()
-    return {"rate_hz": args.rate, "frames": args.frames, "width": args.width,
-            "height": args.height, "cpu_load": args.cpu_load,
+    return {"rate_hz": args.rate, "frames": args.frames, "width": args.size[1],
+            "height": args.size[0], "cpu_load": args.cpu_load,
             "transports": dds_env()["FASTDDS_BUILTIN_TRANSPORTS"], "rows": rows}
 
 
@@ -250,53 +259,75 @@ def to_markdown(result: dict[str, Any], command: str, machine: str, started: str
     return "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtl-bench qos", description=__doc__.split("\n")[0])
-    p.add_argument("--rate", type=float, default=30.0, help="frames per second")
-    p.add_argument("--frames", type=int, default=150, help="frames per QoS pair")
-    p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=720)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rate", type=positive_float, default=30.0, help="frames per second")
+    p.add_argument("--frames", type=positive_int, default=150, help="frames per QoS pair")
+    add_size(p, "--size", default=(720, 1280), help="camera frame size")
     p.add_argument("--cpu-load", type=int, default=0, help="busy processes alongside")
-    p.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS), metavar="PUB:SUB:DEPTH")
-    p.add_argument("--match-timeout", type=float, default=10.0,
+    p.add_argument("--pairs", nargs="+", type=_pair, default=list(DEFAULT_PAIRS),
+                   metavar="PUB:SUB:DEPTH")
+    p.add_argument("--match-timeout", type=positive_float, default=10.0,
                    help="seconds the publisher waits for a compatible reader")
-    p.add_argument("--out", default=None, help="write the markdown section here")
-    p.add_argument("--json", default=None, help="write all numbers here")
+    add_out(p, help="write the markdown section here")
+    add_json(p)
     # the two worker roles (started by this tool itself)
     p.add_argument("--role", choices=("publisher", "subscriber"), help=argparse.SUPPRESS)
     p.add_argument("--reliability", help=argparse.SUPPRESS)
     p.add_argument("--depth", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=60.0, help=argparse.SUPPRESS)
+
+
+def _pair(text: str) -> str:
+    """``--pairs`` items are checked while parsing, so a bad one is a one-line usage error."""
+    try:
+        Pair.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog="mtl-bench qos", description=__doc__.split("\n")[0])
+    add_arguments(p)
     return p
 
 
-def main(argv: list[str] | None = None, machine: str = "") -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    argv, ros = split_ros_args(argv)  # the roles' rclpy gets only the --ros-args sections
-    args = build_parser().parse_args(argv)
+def execute(args: argparse.Namespace) -> str:
+    """The benchmark for parsed arguments (or one worker role); returns the Markdown."""
+    ros = getattr(args, "ros_args", [])
     if args.role == "publisher":
-        print(json.dumps(run_publisher(args.reliability, args.rate, args.frames, args.width,
-                                       args.height, args.match_timeout, ros)), flush=True)
-        return 0
+        print(json.dumps(run_publisher(args.reliability, args.rate, args.frames, args.size[1],
+                                       args.size[0], args.match_timeout, ros)), flush=True)
+        return ""
     if args.role == "subscriber":
         print(json.dumps(run_subscriber(args.reliability, args.depth, args.timeout, ros)),
               flush=True)
-        return 0
+        return ""
+    from mtl_perception.devtools.bench.common import BenchError, machine
+
     started = time.strftime("%Y-%m-%d %H:%M")
     try:
         result = run_qos_benchmark(args)
     except (RuntimeError, ValueError, OSError) as exc:
-        print(f"mtl-bench qos: {exc}", file=sys.stderr)
-        return 1
-    text = to_markdown(result, "mtl-bench qos " + " ".join(argv), machine or "this machine",
-                       started)
+        raise BenchError(f"qos: {exc}") from exc
+    text = to_markdown(result, args.command, machine(), started)
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    write_json(args.json, result)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, ros = split_ros_args(argv)  # the roles' rclpy gets only the --ros-args sections
+    args = build_parser().parse_args(own)
+    args.ros_args = ros
+    args.command = "mtl-bench qos " + " ".join(own)
+    execute(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("mtl-bench qos", main))

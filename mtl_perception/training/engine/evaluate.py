@@ -278,10 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", help="parameters, MACs and size of a recipe's model")
     st.add_argument("--config", required=True, help="recipe YAML")
     add_size(st, "--resolution", help="network input (default: the recipe's input_size)")
-    # --json PATH as everywhere; a bare --json (its older form) means '-'.
-    st.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
-                    help="write the statistics as JSON to PATH ('-' or no PATH: one line on "
-                         "standard output, instead of the table)")
+    st.add_argument("--json", default=None, metavar="PATH",
+                    help="write the statistics as JSON to PATH ('-': one line on standard "
+                         "output, instead of the table)")
     st.set_defaults(run=stats_main)
     return p
 
