@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mtl_perception.common.cli_args import run_cli
 from mtl_perception.training.config.recipe import RecipeError, load_recipe, normalize_recipe
 from mtl_perception.training.engine.trainer import main
 
@@ -54,15 +55,16 @@ def test_cli_nested_typo_names_file_key_and_suggestion(
 ) -> None:
     cfg = tmp_path / "typo.yaml"
     cfg.write_text("neck: {chanels: 64}\n")
-    rc = main(["--config", str(cfg), "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    rc = run_cli("mtl-train", main,
+                 ["--config", str(cfg), "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "\n" not in err
+    assert rc == 1 and "\n" not in err  # a bad file: a runtime error
     assert str(cfg) in err and "did you mean 'neck.channels'" in err
     assert not (tmp_path / "r").exists()
 
 
 def test_cli_bad_override_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["--config", str(CONFIGS / "mobilenetv2_bifpn_tiny.yaml"), "--data", str(tmp_path),
-               "--lr", "-1"])
+    rc = run_cli("mtl-train", main, ["--config", str(CONFIGS / "mobilenetv2_bifpn_tiny.yaml"),
+                                     "--data", str(tmp_path), "--lr", "-1"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "train.lr" in err and "\n" not in err

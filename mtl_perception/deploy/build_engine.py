@@ -15,6 +15,7 @@ import logging
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from mtl_perception.common.atomic_files import atomic_write_text, file_sha256
@@ -34,7 +35,7 @@ class EngineBuildError(MtlError, RuntimeError):
     """No engine can be built here, or the build failed (one line, exit 1)."""
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(prog="mtl-build-engine", description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="ONNX file written by mtl-export/quantize")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16")
@@ -82,7 +83,7 @@ def _build(args: argparse.Namespace, cache: EngineCache, key: EngineKey, spec_hw
     return build_serialized_engine(args.model, options)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ok, message = tensorrt_available()

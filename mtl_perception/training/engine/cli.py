@@ -16,7 +16,8 @@ from mtl_perception.common.cli_args import (
     add_progress,
     add_size,
 )
-from mtl_perception.training.config.recipe import TASKS, load_recipe
+from mtl_perception.common.errors import UsageError
+from mtl_perception.training.config.recipe import TASKS, RecipeError, load_recipe
 from mtl_perception.training.data.loaders import DataError, open_dataset
 from mtl_perception.training.data.report import report_data
 from mtl_perception.training.engine import ddp as D
@@ -116,7 +117,10 @@ def _open_val(args: argparse.Namespace, recipe: dict[str, Any]) -> Any:
 def _train(args: argparse.Namespace, info: D.DistInfo) -> tuple[dict[str, Any], Path]:
     file_recipe = load_recipe(args.config)
     flags = cli_flags(args)
-    recipe = apply_flags(file_recipe, flags)
+    try:
+        recipe = apply_flags(file_recipe, flags)
+    except RecipeError as exc:  # a bad --lr, --input-size, ...: the command line's fault
+        raise UsageError(str(exc)) from exc
     out = Path(args.out or Path("runs") / recipe["name"])
     resume = _resume_path(args, out)
     ckpt = None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from mtl_perception.common.atomic_files import file_sha256
 from mtl_perception.inference.backends.base import Backend, BackendError, RawOutputs
 from mtl_perception.inference.backends.tensorrt.buffers import (
     IOPlan,
@@ -38,7 +39,6 @@ from mtl_perception.inference.backends.tensorrt.engine_cache import (
     EngineCache,
     EngineKey,
     Sidecar,
-    file_sha256,
 )
 from mtl_perception.inference.backends.tensorrt.env import (
     require_cuda,

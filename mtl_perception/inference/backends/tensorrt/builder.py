@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mtl_perception.common.atomic_files import atomic_write_bytes
 from mtl_perception.inference.backends.base import BackendError
 from mtl_perception.inference.backends.tensorrt.buffers import shape_tuple
-from mtl_perception.inference.backends.tensorrt.engine_cache import PRECISIONS, atomic_write_bytes
+from mtl_perception.inference.backends.tensorrt.engine_cache import PRECISIONS
 from mtl_perception.inference.backends.tensorrt.env import (
     needs_explicit_batch_flag,
     require_cuda,
