@@ -12,11 +12,6 @@ then does its per-callback bookkeeping while the backend runs without the GIL, i
 holding the GIL while the worker waits to start (docs/benchmarks.md, node table). Only for
 a single camera: with several, the waiting executor could not take the other cameras' frames
 meanwhile, and they would miss the batch.
-
-The output publishers have no QoS event handlers. rclpy adds two per publisher by default
-(incompatible QoS, incompatible type; the subscriber logs the same mismatch itself), and its
-executor walks every handler, in Python and holding the GIL, on each wake-up: one per input
-frame. With four cameras that was 50 waitables and 0.38 ms per wake-up, now 18 and 0.23 ms.
 """
 
 from __future__ import annotations
@@ -48,17 +43,8 @@ from mtl_perception.ros.diagnostics import StageStats, make_status
 from mtl_perception.ros.frame_slot import LatestFrameSlot
 from mtl_perception.ros.image_cdr import decode_image
 
-try:  # Iron and later
-    from rclpy.event_handler import PublisherEventCallbacks
-except ImportError:  # Humble
-    from rclpy.qos_event import PublisherEventCallbacks
-
 HANDOFF_TIMEOUT_S = 0.05
 _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _no_event_handlers() -> PublisherEventCallbacks:
-    return PublisherEventCallbacks(use_default_callbacks=False)
 
 
 def camera_problem(cameras: Sequence[str]) -> str | None:
@@ -140,17 +126,10 @@ class CameraStream:
     # ----- topics -------------------------------------------------------------------------
     def open(self, node: Any, transport: str, in_qos: Any, out_qos: Any) -> None:
         p = self.prefix
-
-        def publisher(kind: Any, topic: str) -> Any:
-            # No QoS event handlers: rclpy's executor walks every handler on each wake-up
-            # (two per publisher by default, for warnings the subscriber logs itself)
-            return node.create_publisher(kind, p + topic, out_qos,
-                                         event_callbacks=_no_event_handlers())
-
-        self.pub_detections = publisher(Detection2DArray, "detections")
-        self.pub_drivable = publisher(Image, "drivable_area/mask")
-        self.pub_lane = publisher(Image, "lane/mask")
-        self.pub_overlay = publisher(Image, "overlay")
+        self.pub_detections = node.create_publisher(Detection2DArray, p + "detections", out_qos)
+        self.pub_drivable = node.create_publisher(Image, p + "drivable_area/mask", out_qos)
+        self.pub_lane = node.create_publisher(Image, p + "lane/mask", out_qos)
+        self.pub_overlay = node.create_publisher(Image, p + "overlay", out_qos)
         if transport == "compressed":
             # image_transport naming: remapping 'image' moves the compressed topic with it.
             topic = node.resolve_topic_name(p + "image") + "/compressed"
