@@ -112,7 +112,8 @@ def _start_node(model: Path, ns: str, log: Path) -> subprocess.Popen[bytes]:
              "-r", f"__ns:=/{ns}", "-r", f"image:={TOPIC}", "-p", f"model_path:={model}",
              "-p", "backend:=onnxruntime", "-p", "onnxruntime_threads:=1",
              "-p", "input_qos_reliability:=reliable", "-p", "diagnostics_period:=0.2"],
-            stdout=subprocess.DEVNULL, stderr=out, env=os.environ.copy())
+            stdout=subprocess.DEVNULL, stderr=out,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # a crash or hang shows its stacks
 
 
 def _wait_all(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
@@ -121,8 +122,12 @@ def _wait_all(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
         try:
             codes[ns] = proc.wait(timeout=EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            codes[ns] = proc.wait()
+            proc.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack
+            try:
+                codes[ns] = proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[ns] = proc.wait()
     return codes
 
 
@@ -182,7 +187,8 @@ def test_sigints_during_model_loading_exit_cleanly(model: Path, tmp_path: Path) 
         proc = subprocess.Popen(
             [sys.executable, str(FIXTURES / "node_fixture_slow_load.py"), "--ros-args",
              "-p", f"model_path:={model}", "-p", "backend:=onnxruntime"],
-            stdout=subprocess.DEVNULL, stderr=out, env=os.environ.copy())
+            stdout=subprocess.DEVNULL, stderr=out,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # a crash or hang shows its stacks
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while "loading model" not in log.read_text() and time.monotonic() < deadline:
