@@ -6,6 +6,7 @@ help shows the shared options. The benchmarks page is rendered from numbers alon
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,8 @@ def test_benchmarks_page_is_rendered_from_numbers() -> None:
                "resolutions": ["256x384"], "warmup": 1, "iters": 10, "max_seconds": 8.0,
                "plot": "docs/benchmarks_latency.png",
                "results": {"resnet50": {"256x384": {**cell, "p50": 250.0}},
-                           "mobilenetv2": {"256x384": cell}}}
+                           "mobilenetv2": {"256x384": cell},
+                           "mobilenetv2_fast": {"256x384": {**cell, "p50": 30.0}}}}
     sections = [render_model_stats(stats, "mtl-bench model-stats", "test machine", "Run: now"),
                 render_latency(latency, "mtl-bench latency", "test machine", "Run: now")]
     text = render_page("mtl-bench all --out docs/benchmarks.md", sections)
@@ -100,7 +102,35 @@ def test_benchmarks_page_is_rendered_from_numbers() -> None:
         "| 24 MB |"]
     ratio = next(line for line in lines if line.startswith("| ResNet50 / MobileNetV2"))
     assert "2.50×" in ratio and "(1.48×)" in ratio  # ours 250/100, paper 68.12/46.15
+    fast = next(line for line in lines if line.startswith("| mobilenetv2_fast / mobilenetv2"))
+    assert "| 0.30× |" in fast  # the deployment recipe against the paper's, 30/100
     assert "![latency](benchmarks_latency.png)" in text
     assert [line for line in lines if line.startswith("## ")] == [
         "## model-stats: Table II", "## latency: Table III"]
     assert "Machine: test machine" in text and "Command: `mtl-bench latency`" in text
+
+
+def test_jetson_estimate_reproduces_the_papers_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both readings of Table III give the paper's own milliseconds back for the networks it
+    measured, and bracket a recipe with fewer FLOPs between them."""
+    from mtl_perception.devtools.bench import jetson
+
+    flops = {"mobilenetv2": 25.0, "resnet50": 64.0, "mobilenetv2_fast": 4.0}
+
+    def fake_stats(names: list[str], res: str) -> list[dict[str, float]]:
+        scale = {"256x384": 0.4, "256x512": 0.53, "384x640": 1.0, "768x1280": 4.0}[res]
+        return [{"gflops": flops[n] * scale} for n in names]
+
+    monkeypatch.setattr(jetson, "_stats", fake_stats)
+    numbers = jetson.measure_jetson(argparse.Namespace())
+    low, high = numbers["estimate_ms"]["proportional"], numbers["estimate_ms"]["affine"]
+    for res, ms in jetson.PAPER_NX_MS.items():
+        assert low["mobilenetv2"][res] == pytest.approx(ms)
+        assert high["mobilenetv2"][res] == pytest.approx(ms)
+        assert high["resnet50"][res] == pytest.approx(jetson.PAPER_NX_MS_R50[res])
+        assert low["mobilenetv2_fast"][res] < high["mobilenetv2_fast"][res] < ms
+    assert low["mobilenetv2_fast"]["384x640"] == pytest.approx(98.23 * 4 / 25)
+    text = jetson.render_jetson(numbers, "mtl-bench jetson-estimate", "test machine", "Run: now")
+    row = next(line for line in text.splitlines() if line.startswith("| mobilenetv2_fast"))
+    assert f"4.0 G, {low['mobilenetv2_fast']['384x640']:.0f}–" in row
+    assert "—, 26–29" in text

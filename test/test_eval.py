@@ -121,3 +121,18 @@ def test_eval_cli_end_to_end_on_synthetic_data(tmp_path: Path) -> None:
     assert set(m["drivable"]) >= {"yolop", "merged", "bdd100k"}
     assert set(m["lane"]) >= {"yolop", "hybridnets", "bdd100k"}
     assert out.with_suffix(".pr.png").stat().st_size > 0
+
+
+def test_stats_lists_several_recipes_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["mobilenetv2_bifpn", "resnet50_bifpn", "mobilenetv2_bifpn_fast"]
+    assert main(["stats", "--config", *(str(CONFIGS / f"{n}.yaml") for n in names),
+                 "--resolution", "192x320", "--json", "-"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["recipe"] for r in rows] == names
+    assert all(r["resolution"] == [192, 320] for r in rows)
+    assert rows[2]["flops"] < rows[0]["flops"] < rows[1]["flops"]
+    assert main(["stats", "--config", *(str(CONFIGS / f"{n}.yaml") for n in names),
+                 "--resolution", "192x320"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:4] == ["recipe", "input", "params", "GFLOPs"]
+    assert [line.split()[0] for line in table[1:4]] == names

@@ -99,7 +99,8 @@ def test_onnx_runtime_runs_it_and_spec_survives(setup: dict[str, Path]) -> None:
 def test_report_has_accuracy_speed_and_size(setup: dict[str, Path]) -> None:
     report = json.loads(setup["report"].read_text())
     assert set(report["accuracy"]["delta_points"]) == {
-        "map50", "drivable_miou", "lane_iou", "bdd100k_ap", "bdd100k_drivable_miou"}
+        "vehicle_map50", "map50", "drivable_miou", "lane_iou", "bdd100k_ap",
+        "bdd100k_drivable_miou"}
     fp32, int8 = report["accuracy"]["fp32"], report["accuracy"]["int8"]
     for k, delta in report["accuracy"]["delta_points"].items():
         assert delta == pytest.approx(int8[k] - fp32[k], abs=0.011)

@@ -1,7 +1,8 @@
 """mtl-bench: the benchmark tables, each with its command and machine, in docs/benchmarks.md.
 
     mtl-bench model-stats                 Table II: params, FLOPs at 384x640, size, vs paper
-    mtl-bench latency [--backend B]       Table III: p50/p99 per resolution x backbone + PNG
+    mtl-bench latency [--backend B]       Table III: p50/p99 per resolution x recipe + PNG
+    mtl-bench jetson-estimate             GFLOPs and estimated Xavier NX ms, from Table III
     mtl-bench mtl-vs-naive                one multi-task model vs three single-task models
     mtl-bench peers --peer NAME=x.onnx    other ONNX models next to ours, same input, backend
     mtl-bench node                        the node under load through DDS
@@ -85,9 +86,11 @@ def build_parser() -> ArgumentParser:
     _table_options(s)
     s.add_argument("--resolutions", nargs="+", type=parse_hw, default=list(RESOLUTIONS),
                    metavar="HxW", help="network inputs, height x width")
-    s.add_argument("--backbones", nargs="+", default=["resnet50", "mobilenetv2"],
-                   choices=sorted(RECIPES))
+    s.add_argument("--backbones", nargs="+", default=list(RECIPES), choices=sorted(RECIPES),
+                   help="recipes by short name (default: all)")
     s.add_argument("--plot", default=None, help="PNG path (default: next to --out)")
+    s = sub.add_parser("jetson-estimate", help="GFLOPs and estimated Xavier NX ms per recipe")
+    _table_options(s)  # the timing options too, so `all` can pass them to every table
     for name, text in (("mtl-vs-naive", "one multi-task model vs three single-task models"),
                        ("peers", "other image-input ONNX models next to ours")):
         s = sub.add_parser(name, help=text)

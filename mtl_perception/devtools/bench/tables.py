@@ -30,7 +30,10 @@ from mtl_perception.deploy.latency import (
     time_interleaved,
 )
 from mtl_perception.devtools.bench.common import BenchError, machine, run_line, section
+from mtl_perception.devtools.bench.jetson import measure_jetson, render_jetson
 from mtl_perception.devtools.bench.models import (
+    FAITHFUL,
+    RECIPES,
     contract_model,
     model_file_mb,
     raw_model,
@@ -54,13 +57,14 @@ def hw_text(hw: tuple[int, int]) -> str:
 def measure_model_stats(args: argparse.Namespace) -> dict[str, Any]:
     exe = shutil.which("mtl-eval") or str(Path(sys.executable).with_name("mtl-eval"))
     models = {}
-    for name in ("resnet50", "mobilenetv2"):
-        out = subprocess.run([exe, "stats", "--config", str(recipe_path(name)), "--resolution",
-                              "384x640", "--json", "-"],
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise BenchError(f"mtl-eval stats failed: {out.stderr[-1000:]}")
-        models[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    names = list(RECIPES)
+    out = subprocess.run([exe, "stats", "--config", *(str(recipe_path(n)) for n in names),
+                          "--resolution", "384x640", "--json", "-"],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise BenchError(f"mtl-eval stats failed: {out.stderr[-1000:]}")
+    for name, stats in zip(names, json.loads(out.stdout.strip().splitlines()[-1]), strict=True):
+        models[name] = stats
     return {"models": models}
 
 
@@ -72,7 +76,8 @@ def render_model_stats(numbers: dict[str, Any], command: str, machine_line: str,
         rows.append(f"| {name} + BiFPN ({s['recipe']}) | {s['params_m']:.1f} M | {p[0]} M | "
                     f"{s['gflops']:.1f} G | {p[1]} G | {s['size_mb']:.0f} MB | {p[2]} MB |")
     body = ["Table II of Miraliev et al. at 384×640, ours from `mtl-eval stats --json` "
-            "(FLOPs = 2 × multiply-adds, torch.utils.flop_counter; size = fp32 state_dict).", "",
+            "(FLOPs = 2 × multiply-adds, torch.utils.flop_counter; size = fp32 state_dict). "
+            "The deployment recipe is not in the paper (—).", "",
             "| model | params (ours) | params (paper) | FLOPs (ours) | FLOPs (paper) | "
             "size (ours) | size (paper) |", "|---|---|---|---|---|---|---|", *rows]
     return section("model-stats: Table II", command, body, machine_line, run)
@@ -114,9 +119,14 @@ def render_latency(numbers: dict[str, Any], command: str, machine_line: str, run
             f"{results['resnet50'][r]['p50'] / results['mobilenetv2'][r]['p50']:.2f}× "
             f"({PAPER_TABLE_III['resnet50'][r] / PAPER_TABLE_III['mobilenetv2'][r]:.2f}×)"
             if r in PAPER_TABLE_III["resnet50"] else "—" for r in resolutions) + " |")
+    for fast, faithful in FAITHFUL.items():
+        if {fast, faithful} <= set(results):
+            rows.append(f"| {fast} / {faithful} (p50) | " + " | ".join(
+                f"{results[fast][r]['p50'] / results[faithful][r]['p50']:.2f}×"
+                for r in resolutions) + " |")
     body = [f"Table III of Miraliev et al. reproduced on **{numbers['backend']}** (`--backend "
             f"{numbers['backend_option']}`), batch 1, the node's exported graph (uint8 in, "
-            "decoded boxes, argmax masks), `backend.run` only; at each resolution the backbones "
+            "decoded boxes, argmax masks), `backend.run` only; at each resolution the recipes "
             f"take turns run by run in one process; {numbers['warmup']} warm-up runs, then up "
             f"to {numbers['iters']} timed runs or {numbers['max_seconds']:g} s per resolution. "
             "The paper's figures (in brackets) are TensorRT on a Jetson Xavier NX: compare the "
@@ -261,6 +271,7 @@ TABLES: dict[str, tuple[Measure, Render]] = {
     "latency": (measure_latency, render_latency),
     "mtl-vs-naive": (measure_mtl_vs_naive, render_mtl_vs_naive),
     "peers": (measure_peers, render_peers),
+    "jetson-estimate": (measure_jetson, render_jetson),
 }
 
 

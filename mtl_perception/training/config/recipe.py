@@ -36,8 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "tasks": list(TASKS),
     "strides": [8, 16, 32],
     "neck": {"channels": 160, "repeats": 3, "separable": False},
-    "det_head": {"convs": 2},
-    "seg_head": {"channels": 64, "low_level_channels": 32},
+    "det_head": {"convs": 2, "separable": False},
+    # output_stride 2 refines the masks at half the input size before up-sampling; 4 stops at
+    # the low-level skip's stride. shared: one decoder feeds both masks' classifiers.
+    "seg_head": {"channels": 64, "low_level_channels": 32, "output_stride": 2,
+                 "shared": False, "separable": False},
     # Anchors in network-input pixels at ``input_size``: [level][anchor] = [w, h].
     "anchors": [
         [[8, 12], [18, 14], [12, 28]],
@@ -195,6 +198,8 @@ def validate_recipe(recipe: dict[str, Any]) -> None:
         and len(set(tasks)) == len(tasks),
         f"tasks must be a non-empty subset of {TASKS}",
     )
+    _require(recipe["seg_head"]["output_stride"] in (2, 4),
+             f"seg_head.output_stride must be 2 or 4; got {recipe['seg_head']['output_stride']!r}")
     _require(recipe["strides"] == [8, 16, 32], "strides must be [8, 16, 32] (P3-P5)")
     anchors = recipe["anchors"]
     ok = (

@@ -87,7 +87,7 @@ def with_fitted_anchors(recipe: dict[str, Any], wh: np.ndarray | None, seed: int
         return recipe
     anchors = kmeans_anchors(wh, seed=seed)
     out = copy.deepcopy(recipe)
-    out["anchors"] = anchors.round(2).tolist()
+    out["anchors"] = np.asarray(anchors, np.float64).round(2).tolist()
     if is_main:
         LOG.info("k-means anchors %s (recall %.3f)", out["anchors"], anchor_recall(wh, anchors))
     return out

@@ -3,6 +3,7 @@
     mtl-eval --weights RUN/best.pt --data DIR --split val [--out metrics.json]
     mtl-eval predictions --data DIR --split val [--masks DIR] [--detections JSON] [--offline DIR]
     mtl-eval stats --config config/models/mobilenetv2_bifpn.yaml --resolution 384x640 --json -
+    mtl-eval stats --config config/models/*.yaml --resolution 384x640     (one row each)
 
 Detections go through the same ``MultiTaskNet.decode`` as export, then class-wise NMS at
 confidence 0.001 / IoU 0.6 (the yolop protocol's thresholds); every metric is computed by
@@ -188,17 +189,31 @@ def model_stats(recipe: dict[str, Any], resolution: tuple[int, int]) -> dict[str
 
 
 def stats_main(args: argparse.Namespace) -> int:
-    """``mtl-eval stats``: parameters, MACs and size of a recipe's model."""
+    """``mtl-eval stats``: parameters, FLOPs and size of one recipe's model, or of several side
+    by side (one row each, FLOPs also as a ratio to the first)."""
     logging.disable(logging.WARNING)  # the random-init notice is noise here
-    recipe = load_recipe(args.config)
-    stats = model_stats(recipe, args.resolution or tuple(recipe["input_size"]))
+    rows = []
+    for path in args.config:
+        recipe = load_recipe(path)
+        rows.append(model_stats(recipe, args.resolution or tuple(recipe["input_size"])))
+    numbers: Any = rows[0] if len(rows) == 1 else rows
     if args.json == "-":  # one line: callers (mtl-bench) read stdout's last line
-        print(json.dumps(stats))
+        print(json.dumps(numbers))
     elif args.json is not None:
-        write_json(args.json, stats)
-    if args.json != "-":
-        for k, v in stats.items():
+        write_json(args.json, numbers)
+    if args.json == "-":
+        return 0
+    if len(rows) == 1:
+        for k, v in rows[0].items():
             print(f"{k:>18}: {v}")
+        return 0
+    print(f"{'recipe':<28} {'input':>9} {'params':>9} {'GFLOPs':>8} {'vs first':>8} "
+          f"{'size':>8}")
+    for r in rows:
+        print(f"{r['recipe']:<28} {r['resolution'][0]}x{r['resolution'][1]:<5} "
+              f"{r['params_m']:>7.2f} M {r['gflops']:>8.2f} {r['flops'] / rows[0]['flops']:>7.2f}x "
+              f"{r['size_mb']:>5.1f} MB")
+    print(rows[0]["flops_convention"])
     return 0
 
 
@@ -275,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
                         **PARSER_TEXT)
     add_arguments(pr)
     pr.set_defaults(run=predictions_main)
-    st = sub.add_parser("stats", help="parameters, MACs and size of a recipe's model")
-    st.add_argument("--config", required=True, help="recipe YAML")
+    st = sub.add_parser("stats", help="parameters, FLOPs and size of recipes' models")
+    st.add_argument("--config", required=True, nargs="+", metavar="RECIPE",
+                    help="recipe YAML; several give one row each (--json: a list)")
     add_size(st, "--resolution", help="network input (default: the recipe's input_size)")
     st.add_argument("--json", default=None, metavar="PATH",
                     help="write the statistics as JSON to PATH ('-': one line on standard "

@@ -20,7 +20,13 @@ from mtl_perception.training.config.recipe import (
     normalize_recipe,
 )
 from mtl_perception.training.model.backbones import build_backbone
-from mtl_perception.training.model.heads import NUM_ANCHORS, DetectHead, SegHead
+from mtl_perception.training.model.heads import (
+    NUM_ANCHORS,
+    DetectHead,
+    SegDecoder,
+    SegHead,
+    logits_at,
+)
 from mtl_perception.training.model.layers import ConvBNAct
 from mtl_perception.training.model.neck import BiFPN
 
@@ -60,19 +66,34 @@ class MultiTaskNet(nn.Module):
         self.det_head: DetectHead | None = None
         if "detection" in self.tasks:
             dh = recipe["det_head"]
-            self.det_head = DetectHead(width, int(dh["convs"]), len(self.class_names))
-        seg = recipe["seg_head"]
+            self.det_head = DetectHead(width, int(dh["convs"]), len(self.class_names),
+                                       separable=bool(dh["separable"]))
+        self._build_seg(recipe["seg_head"], c2, width)
+
+    def _build_seg(self, seg: dict[str, Any], c2: int, width: int) -> None:
+        """Two mask heads with the low-level skip: each with its own decoder, or one shared
+        decoder (``seg_head.shared``) feeding both 1x1 classifiers."""
         low_ch = int(seg["low_level_channels"])
         seg_ch = int(seg["channels"])
+        stride, separable = int(seg["output_stride"]), bool(seg["separable"])
         self.low_level: nn.Module | None = None
-        self.drivable_head: SegHead | None = None
-        self.lane_head: SegHead | None = None
-        if "drivable" in self.tasks or "lane" in self.tasks:
-            self.low_level = ConvBNAct(c2, low_ch, 1)
-        if "drivable" in self.tasks:
-            self.drivable_head = SegHead(width, low_ch, seg_ch, len(self.drivable_classes))
-        if "lane" in self.tasks:
-            self.lane_head = SegHead(width, low_ch, seg_ch, len(self.lane_classes))
+        self.seg_decoder: SegDecoder | None = None
+        self.drivable_head: nn.Module | None = None
+        self.lane_head: nn.Module | None = None
+        n_masks = {"drivable": len(self.drivable_classes), "lane": len(self.lane_classes)}
+        wanted = [t for t in ("drivable", "lane") if t in self.tasks]
+        if not wanted:
+            return
+        self.low_level = ConvBNAct(c2, low_ch, 1)
+        if seg["shared"]:
+            self.seg_decoder = SegDecoder(width, low_ch, seg_ch, stride, separable)
+            for task in wanted:
+                classify = nn.Conv2d(self.seg_decoder.out_channels, n_masks[task], 1)
+                setattr(self, f"{task}_head", classify)
+            return
+        for task in wanted:
+            setattr(self, f"{task}_head",
+                    SegHead(width, low_ch, seg_ch, n_masks[task], stride, separable))
 
     @property
     def num_classes(self) -> int:
@@ -80,7 +101,7 @@ class MultiTaskNet(nn.Module):
 
     def seg_modules(self) -> list[nn.Module]:
         """The modules phase 2 freezes (segmentation decoders and their low-level skip)."""
-        mods = [self.low_level, self.drivable_head, self.lane_head]
+        mods = [self.low_level, self.seg_decoder, self.drivable_head, self.lane_head]
         return [m for m in mods if m is not None]
 
     def forward(self, x: torch.Tensor, with_seg: bool = True) -> dict[str, Any]:
@@ -93,10 +114,12 @@ class MultiTaskNet(nn.Module):
         if self.low_level is not None and with_seg:
             low = self.low_level(c2)
             hw = (int(x.shape[-2]), int(x.shape[-1]))
-            if self.drivable_head is not None:
-                out["drivable"] = self.drivable_head(p3, low, hw)
-            if self.lane_head is not None:
-                out["lane"] = self.lane_head(p3, low, hw)
+            shared = self.seg_decoder.features(p3, low) if self.seg_decoder is not None else None
+            for task in ("drivable", "lane"):
+                head = getattr(self, f"{task}_head")
+                if head is None:
+                    continue
+                out[task] = head(p3, low, hw) if shared is None else logits_at(head, shared, hw)
         return out
 
     def decode_level(self, p: torch.Tensor, level: int) -> tuple[torch.Tensor, torch.Tensor]:
