@@ -65,6 +65,11 @@ def measure_jetson(args: argparse.Namespace) -> dict[str, Any]:
             "paper_ms_resnet50": PAPER_NX_MS_R50, "yolop_ms": list(YOLOP_NX_MS)}
 
 
+def _span(a: float, b: float) -> str:
+    lo, hi = sorted((round(a), round(b)))
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
 def render_jetson(numbers: dict[str, Any], command: str, machine_line: str, run: str) -> str:
     res = numbers["resolutions"]
     est = numbers["estimate_ms"]
@@ -72,7 +77,7 @@ def render_jetson(numbers: dict[str, Any], command: str, machine_line: str, run:
             "|---|" + "---|" * len(res)]
     for name, cells in numbers["gflops"].items():
         rows.append(f"| {name} + BiFPN | " + " | ".join(
-            f"{cells[r]:.1f} G, {est['proportional'][name][r]:.0f}–{est['affine'][name][r]:.0f}"
+            f"{cells[r]:.1f} G, {_span(est['proportional'][name][r], est['affine'][name][r])}"
             for r in res) + " |")
     lo, hi = numbers["yolop_ms"]
     rows.append("| YOLOP, TensorRT FP16, published | " + " | ".join(
