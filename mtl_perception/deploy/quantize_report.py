@@ -60,9 +60,14 @@ def headline(metrics: dict[str, Any]) -> dict[str, float]:
     from mtl_perception.evaluation.evaluator import headline as numbers
 
     h = numbers(metrics)
-    keys = {"vehicle_map50": "vehicle_ap50", "map50": "map50_all_classes", "drivable_miou": "drivable_miou",
-            "lane_iou": "lane_iou", "bdd100k_ap": "bdd100k_det_ap",
-            "bdd100k_drivable_miou": "bdd100k_drivable_miou"}
+    keys = {
+        "vehicle_map50": "vehicle_ap50",
+        "map50": "map50_all_classes",
+        "drivable_miou": "drivable_miou",
+        "lane_iou": "lane_iou",
+        "bdd100k_ap": "bdd100k_det_ap",
+        "bdd100k_drivable_miou": "bdd100k_drivable_miou",
+    }
     return {k: round(100.0 * float(h[v] or 0.0), 2) for k, v in keys.items()}
 
 
